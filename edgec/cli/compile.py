@@ -1,0 +1,54 @@
+"""``edgec compile MODEL.onnx --target BOARD [--input-shape NAME:DIMS] -o OUT.edgec.tar``"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgec.errors import OptionError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compile", help="compile an ONNX model into an artifact",
+                       description="Compile an ONNX model into one artifact file for a board.")
+    p.add_argument("model", help="the .onnx model file")
+    p.add_argument("-t", "--target", default="host",
+                   help="board name (see `edgec targets`) or a TVM target as JSON "
+                        "(default: host)")
+    p.add_argument("-s", "--input-shape", action="append", default=[], metavar="NAME:DIMS",
+                   help="static shape of an input, e.g. x:1,3,224,224 (repeat per input)")
+    p.add_argument("-o", "--output", help="artifact file to write (default: MODEL.edgec.tar)")
+    p.add_argument("-O", "--opt-level", type=int, choices=range(0, 4), default=None,
+                   metavar="{0,1,2,3}", help="optimization level (default: the board's)")
+    p.add_argument("--disable-pass", action="append", default=[], metavar="NAME",
+                   help="turn one pass off by name (repeatable)")
+    p.add_argument("--dump-ir", metavar="DIR", help="write the IR after every pass into DIR")
+    p.add_argument("--pass-times", action="store_true", help="print the time of every pass")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import edgec
+    from edgec.interface.compile_report import format_size
+
+    output = Path(args.output) if args.output else Path(
+        Path(args.model).name.removesuffix(".onnx") + ".edgec.tar")
+    if output.is_dir():
+        raise OptionError(f"-o {output}: is a directory; give a file name such as "
+                          f"{output / 'model.edgec.tar'}")
+    artifact = edgec.compile(args.model, args.target, input_shapes=args.input_shape,
+                             opt_level=args.opt_level, disabled_passes=args.disable_pass,
+                             dump_ir=args.dump_ir)
+    artifact.save(output)
+    report = artifact.report
+    for line in report.lines():
+        print(line)
+    if args.pass_times:
+        print("passes:")
+        for timing in sorted(report.pass_timings, key=lambda t: -t.seconds):
+            print(f"  {timing.seconds * 1e3:9.1f} ms  {timing.phase:<8} {timing.name}")
+    sig = artifact.signature
+    print("inputs     " + ", ".join(s.describe() for s in sig.inputs))
+    print("outputs    " + ", ".join(s.describe() for s in sig.outputs))
+    print(f"artifact   {output} ({format_size(output.stat().st_size)})")
+    return 0

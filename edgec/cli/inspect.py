@@ -1,0 +1,56 @@
+"""``edgec inspect ARTIFACT [--json]``: the manifest, readable (hashes are verified first)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("inspect", help="show an artifact's manifest",
+                       description="Verify an artifact and print its manifest.")
+    p.add_argument("artifact", help="the .edgec.tar file")
+    p.add_argument("--json", action="store_true", help="print the raw manifest JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgec.artifact import load
+    from edgec.interface.compile_report import format_size
+
+    artifact = load(args.artifact)
+    m = artifact.manifest
+    if args.json:
+        print(json.dumps(m.to_json(), indent=2))
+        return 0
+    model, board, stats = m.model, m.board, m.stats
+    print(f"artifact   {args.artifact} (all {len(m.files)} file hashes verified)")
+    print(f"model      {model['name']}  sha256 {model['sha256'][:16]}...  "
+          f"producer {model.get('producer')}, opset {model.get('source_opset')} -> "
+          f"{model.get('opset')}")
+    print(f"board      {board['name']} ({board['arch']}, {board['kind']}): "
+          f"{board.get('description', '')}")
+    print(f"target     {json.dumps(m.target, sort_keys=True)}")
+    if m.cpu_features:
+        print(f"cpu        needs {', '.join(m.cpu_features)}")
+    print("versions   " + ", ".join(f"{k} {v}" for k, v in m.versions.items()))
+    for spec in m.signature.inputs:
+        print(f"input      {spec.describe()}")
+    for spec in m.signature.outputs:
+        print(f"output     {spec.describe()}")
+    passes = m.pipeline.get("passes", [])
+    print(f"pipeline   -O{m.pipeline.get('opt_level')}, {len(passes)} passes: {', '.join(passes)}")
+    if m.pipeline.get("disabled"):
+        print(f"disabled   {', '.join(m.pipeline['disabled'])}")
+    if stats:
+        before, after = stats.get("before", {}), stats.get("after", {})
+        print(f"operators  ONNX {stats.get('onnx_nodes')} nodes "
+              f"({stats.get('onnx_nodes_after_cleanup')} after folding), "
+              f"{before.get('relax_ops')} Relax ops -> {after.get('kernels')} kernels")
+        print(f"weights    {format_size(before.get('weight_bytes', 0))} -> "
+              f"{format_size(after.get('weight_bytes', 0))}")
+        print(f"memory     {format_size(stats.get('activation_bytes', 0))} activations "
+              "(static plan)")
+    for name, entry in sorted(m.files.items()):
+        print(f"file       {name}  {format_size(entry.size)}  sha256 {entry.sha256}")
+    return 0

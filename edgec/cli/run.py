@@ -1,0 +1,106 @@
+"""``edgec run ARTIFACT [--inputs in.npz] [--outputs out.npz] [--repeat N] [--check MODEL.onnx]``"""
+
+from __future__ import annotations
+
+import argparse
+
+from edgec.errors import CheckFailedError, OptionError
+from edgec.reference.compare import DEFAULT_ATOL, DEFAULT_RTOL
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run an artifact, time it, compare it with ONNX Runtime",
+                       description="Run an artifact on this machine, print its latency and, "
+                                   "with --check, compare its outputs with ONNX Runtime's.")
+    p.add_argument("artifact", help="the .edgec.tar file")
+    p.add_argument("-i", "--inputs", metavar="IN.npz",
+                   help="inputs, one array per input name (default: random, see --seed)")
+    p.add_argument("-o", "--outputs", metavar="OUT.npz", help="write the outputs here")
+    p.add_argument("-n", "--repeat", type=int, default=10,
+                   help="timed runs after one warm-up (default 10; 0 runs once, untimed)")
+    p.add_argument("--check", metavar="MODEL.onnx",
+                   help="compare outputs (and latency) with ONNX Runtime running this model")
+    p.add_argument("--atol", type=float, default=DEFAULT_ATOL,
+                   help=f"absolute tolerance for --check (default {DEFAULT_ATOL:g})")
+    p.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
+                   help=f"relative tolerance for --check (default {DEFAULT_RTOL:g})")
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for edgec and ONNX Runtime alike (default: physical cores)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgec.artifact import load
+    from edgec.runtime.inputs import load_npz, random_inputs, save_npz
+
+    if args.repeat < 0:
+        raise OptionError(f"--repeat {args.repeat}: must be 0 or more")
+    if args.atol < 0 or args.rtol < 0:
+        raise OptionError("--atol and --rtol must not be negative")
+    artifact = load(args.artifact)
+    manifest = artifact.manifest
+    if args.inputs:
+        inputs = load_npz(args.inputs)
+        source = args.inputs
+    else:
+        inputs = random_inputs(artifact.signature, args.seed)
+        source = f"random, seed {args.seed}"
+    print(f"artifact   {args.artifact}: {manifest.model['name']} for {artifact.board} "
+          f"({manifest.board['arch']})")
+    print("inputs     " + ", ".join(s.describe() for s in artifact.signature.inputs) +
+          f" ({source})")
+    if args.threads is not None and args.threads < 1:
+        raise OptionError(f"--threads {args.threads}: must be 1 or more")
+    threads = artifact.session(threads=args.threads).threads
+    reference = _reference(args, manifest, threads) if args.check else None
+    outputs = artifact.run(inputs)
+    if args.outputs:
+        save_npz(args.outputs, outputs)
+        print(f"outputs    written to {args.outputs}")
+    else:
+        print("outputs    " + ", ".join(s.describe() for s in artifact.signature.outputs))
+    if args.repeat > 0:
+        stats = artifact.benchmark(inputs, args.repeat)
+        print(f"latency    edgec        {stats.describe()}, {threads} threads")
+    if reference is None:
+        return 0
+
+    from edgec.reference.compare import compare_outputs
+    from edgec.runtime.timing import LatencyStats
+
+    expected = reference.run(inputs)
+    if args.repeat > 0:
+        ort = LatencyStats.from_seconds(reference.benchmark(inputs, args.repeat))
+        print(f"latency    onnxruntime  {ort.describe()}, {threads} threads")
+        print(f"ratio      edgec / onnxruntime = {stats.mean_ms / ort.mean_ms:.2f}x (mean)")
+    comparison = compare_outputs(outputs, expected, atol=args.atol, rtol=args.rtol)
+    for item in comparison.outputs:
+        verdict = "ok" if item.passed else "FAIL"
+        note = f" ({item.note})" if item.note else ""
+        print(f"check      {item.name}: max abs err {item.max_abs:.3g}, max rel err "
+              f"{item.max_rel:.3g}  {verdict}{note}")
+    tol = f"atol {args.atol:g}, rtol {args.rtol:g}"
+    if not comparison.passed:
+        raise CheckFailedError(f"outputs differ from ONNX Runtime beyond {tol} "
+                               f"(max abs error {comparison.max_abs:.3g})")
+    print(f"result     PASS: matches ONNX Runtime within {tol}")
+    return 0
+
+
+def _reference(args, manifest, threads: int):
+    import logging
+
+    from edgec.reference import OrtReference
+    from edgec.reference.onnxruntime_ref import model_sha256
+
+    reference = OrtReference(args.check, threads=threads)
+    try:
+        same = model_sha256(args.check) == manifest.model.get("sha256")
+    except OSError:
+        same = False
+    if not same:
+        logging.getLogger(__name__).warning(
+            "%s is not the model this artifact was compiled from (sha256 differs); comparing "
+            "anyway", args.check)
+    return reference

@@ -1,0 +1,88 @@
+"""Bring a model to an ONNX opset that TVM's Relax importer handles.
+
+TVM 0.27's importer implements operator versions up to opset 23 and falls back to the oldest
+implementation below that; its converters are written and tested mostly against opset 13 and
+later (axes as inputs, not attributes). Models are therefore converted with ONNX's version
+converter:
+
+- opset below ``PREFERRED_MIN`` (13): converted up to 13; if ONNX cannot convert the model, it
+  is imported at its own opset (the importer still has those versions).
+- opset above ``IMPORTER_MAX`` (23): converted down to 23; if that fails, the user is told to
+  re-export at a supported opset.
+- opset below ``OLDEST`` (7) or newer than the installed onnx package knows: refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import onnx
+from onnx import version_converter
+
+from edgec.errors import UnsupportedModelError
+
+logger = logging.getLogger(__name__)
+
+OLDEST = 7
+PREFERRED_MIN = 13
+IMPORTER_MAX = 23
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+@dataclasses.dataclass(frozen=True)
+class OpsetChange:
+    original: int
+    final: int
+
+    def describe(self) -> str:
+        if self.original == self.final:
+            return f"opset {self.final}"
+        return f"opset {self.original} -> {self.final}"
+
+
+def model_opset(model: onnx.ModelProto) -> int:
+    for entry in model.opset_import:
+        if entry.domain in _DEFAULT_DOMAINS:
+            return int(entry.version)
+    return 1
+
+
+def normalize_opset(model: onnx.ModelProto, origin: str) -> tuple[onnx.ModelProto, OpsetChange]:
+    """Return the model at an opset the importer handles, and what changed."""
+    opset = model_opset(model)
+    newest_known = onnx.defs.onnx_opset_version()
+    if opset > newest_known:
+        raise UnsupportedModelError(
+            f"model '{origin}' uses ONNX opset {opset}, newer than the installed onnx package "
+            f"knows ({newest_known}); re-export it with opset {OLDEST}..{IMPORTER_MAX}")
+    if opset < OLDEST:
+        raise UnsupportedModelError(
+            f"model '{origin}' uses ONNX opset {opset}; edgec supports opsets "
+            f"{OLDEST}..{IMPORTER_MAX} (newer ones are converted down). Re-export it with a "
+            f"newer exporter, e.g. opset {PREFERRED_MIN} or later")
+    if opset < PREFERRED_MIN:
+        converted = _try_convert(model, PREFERRED_MIN)
+        if converted is None:
+            logger.info("keeping opset %d (conversion to %d failed)", opset, PREFERRED_MIN)
+            return model, OpsetChange(opset, opset)
+        return converted, OpsetChange(opset, PREFERRED_MIN)
+    if opset > IMPORTER_MAX:
+        converted = _try_convert(model, IMPORTER_MAX)
+        if converted is None:
+            raise UnsupportedModelError(
+                f"model '{origin}' uses ONNX opset {opset}; edgec's importer handles opsets up "
+                f"to {IMPORTER_MAX} and ONNX could not convert this model down to it. "
+                f"Re-export it with opset {IMPORTER_MAX} or lower")
+        return converted, OpsetChange(opset, IMPORTER_MAX)
+    return model, OpsetChange(opset, opset)
+
+
+def _try_convert(model: onnx.ModelProto, target: int) -> onnx.ModelProto | None:
+    try:
+        converted = version_converter.convert_version(model, target)
+        onnx.checker.check_model(converted)
+    except Exception as err:  # the converter raises bare RuntimeErrors of many kinds
+        logger.debug("opset conversion to %d failed: %s", target, err)
+        return None
+    return converted

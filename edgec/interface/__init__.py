@@ -1,0 +1,1 @@
+"""The typed Python API that the CLI and build scripts call."""

@@ -1,0 +1,143 @@
+"""``edgec.compile``: the typed API behind ``edgec compile``.
+
+model -> import (frontend) -> pass pipeline (passes/pipeline.py) -> code generation and link
+(build/codegen.py) -> an :class:`~edgec.artifact.Artifact` with its manifest.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import onnx
+import tvm
+
+import edgec
+from edgec.artifact.artifact import Artifact
+from edgec.artifact.manifest import Manifest
+from edgec.artifact.package import file_entry
+from edgec.build.codegen import LIBRARY_NAME, build_library
+from edgec.build.pass_runner import run_pipeline
+from edgec.build.stats import MemoryPlan, memory_plan, module_stats
+from edgec.errors import OptionError
+from edgec.frontend import ModelSource, import_onnx, parse_shape_specs
+from edgec.interface.compile_report import CompileReport
+from edgec.passes.pipeline import PipelineOptions, build_pipeline
+from edgec.targets import Board, resolve_target
+
+logger = logging.getLogger(__name__)
+
+InputShapes = Mapping[str, Sequence[int]] | Iterable[str] | None
+
+
+def compile(  # noqa: A001 - the public name users expect
+    model: ModelSource,
+    target: str | Board = "host",
+    *,
+    input_shapes: InputShapes = None,
+    opt_level: int | None = None,
+    disabled_passes: Iterable[str] = (),
+    dump_ir: str | Path | None = None,
+) -> Artifact:
+    """Compile an ONNX model (path, bytes or ModelProto) for ``target``.
+
+    ``input_shapes`` fixes symbolic input dimensions: ``{"x": (1, 3, 224, 224)}`` or
+    ``["x:1,3,224,224"]``. ``opt_level`` defaults to the board's. ``dump_ir`` writes the IR
+    after every pass into that directory.
+    """
+    start = time.perf_counter()
+    resolved = resolve_target(target)
+    board = resolved.board
+    shapes = _shape_map(input_shapes)
+
+    imported = import_onnx(model, shapes)
+    t_import = time.perf_counter()
+
+    level = board.pipeline.opt_level if opt_level is None else int(opt_level)
+    options = PipelineOptions(opt_level=level, disabled_passes=frozenset(
+        set(board.pipeline.disabled_passes) | set(disabled_passes)))
+    entries = build_pipeline(options)
+    before = module_stats(imported.mod)
+    snapshots: dict[str, object] = {}
+
+    def observe(entry, mod):
+        if entry.phase in ("graph", "lower"):
+            snapshots["lowered"] = mod
+        if entry.name == "StaticPlanBlockMemory":
+            snapshots["memory"] = memory_plan(mod)
+
+    tvm_target = resolved.tvm_target()
+    mod, timings = run_pipeline(imported.mod, entries, tvm_target,
+                                dump_dir=Path(dump_ir) if dump_ir else None, on_pass=observe)
+    after = module_stats(snapshots.get("lowered", mod))
+    t_pipeline = time.perf_counter()
+
+    library = build_library(mod, tvm_target, board.toolchain, board.name)
+    t_codegen = time.perf_counter()
+
+    report = CompileReport(
+        model=imported.name, board=board.name, target=resolved.target,
+        onnx_nodes=sum(imported.onnx_ops.values()), onnx_nodes_cleaned=imported.cleanup.nodes_after,
+        opset=imported.opset.describe(), before=before, after=after,
+        memory=snapshots.get("memory", MemoryPlan()), pass_timings=timings,
+        seconds={"import": t_import - start, "pipeline": t_pipeline - t_import,
+                 "codegen": t_codegen - t_pipeline, "total": t_codegen - start},
+        library_bytes=len(library))
+    manifest = Manifest(
+        model={"name": imported.name, "sha256": imported.sha256, "producer": imported.producer,
+               "opset": imported.opset.final, "source_opset": imported.opset.original},
+        board={"name": board.name, "arch": board.arch, "kind": board.kind,
+               "description": board.description},
+        target=_jsonable(resolved.target),
+        cpu_features=list(resolved.cpu_features),
+        versions=_versions(),
+        signature=imported.signature,
+        entry={"library": LIBRARY_NAME, "function": "main"},
+        pipeline={"opt_level": level, "passes": [e.name for e in entries],
+                  "disabled": sorted(options.disabled_passes)},
+        stats=report.stats_json(),
+        files={LIBRARY_NAME: file_entry(library)},
+    )
+    logger.info("compiled %s for %s in %.1f s", imported.name, board.name, report.seconds["total"])
+    return Artifact(manifest, {LIBRARY_NAME: library}, report=report)
+
+
+def _shape_map(input_shapes: InputShapes) -> dict[str, tuple[int, ...]] | None:
+    if input_shapes is None:
+        return None
+    if isinstance(input_shapes, Mapping):
+        shapes = {}
+        for name, dims in input_shapes.items():
+            try:
+                shapes[str(name)] = tuple(int(d) for d in dims)
+            except (TypeError, ValueError) as err:
+                raise OptionError(f"input_shapes['{name}'] must be a sequence of ints, "
+                                  f"not {dims!r}") from err
+        return shapes
+    if isinstance(input_shapes, str):
+        input_shapes = [input_shapes]
+    return parse_shape_specs(list(input_shapes))
+
+
+def _versions() -> dict[str, str]:
+    def dist(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {"edgec": edgec.__version__, "tvm": str(tvm.__version__),
+            "tvm_ffi": dist("apache-tvm-ffi"), "onnx": onnx.__version__}
+
+
+def _jsonable(value):
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__"):
+        return [_jsonable(v) for v in value]
+    return str(value)

@@ -1,0 +1,108 @@
+"""Inputs for a compiled model: checked against its signature, generated, read and written."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgec.errors import RunInputError
+from edgec.signature import Signature, TensorSpec
+
+Inputs = Mapping[str, Any] | Sequence[Any] | np.ndarray
+
+
+def normalize_inputs(signature: Signature, inputs: Inputs, origin: str = "") -> list[np.ndarray]:
+    """Arrays in the signature's order; any mismatch is one error naming the input."""
+    specs = signature.inputs
+    expected = ", ".join(s.describe() for s in specs)
+    where = f" of '{origin}'" if origin else ""
+    if isinstance(inputs, np.ndarray):
+        inputs = [inputs]
+    if isinstance(inputs, Mapping):
+        names = {s.name for s in specs}
+        unknown = sorted(set(inputs) - names)
+        missing = [s.name for s in specs if s.name not in inputs]
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append(f"unknown input(s) {', '.join(repr(u) for u in unknown)}")
+            if missing:
+                parts.append(f"missing input(s) {', '.join(repr(m) for m in missing)}")
+            raise RunInputError(f"{' and '.join(parts)}; the model{where} takes: {expected}")
+        values = [inputs[s.name] for s in specs]
+    else:
+        values = list(inputs)
+        if len(values) != len(specs):
+            raise RunInputError(f"{len(values)} input(s) given; the model{where} takes "
+                                f"{len(specs)}: {expected}")
+    return [_check(spec, value, where) for spec, value in zip(specs, values)]
+
+
+def _check(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
+    if not isinstance(value, np.ndarray):
+        if hasattr(value, "numpy"):
+            value = value.numpy()
+        else:
+            raise RunInputError(f"input '{spec.name}'{where} must be a numpy array, not "
+                                f"{type(value).__name__}")
+    if value.dtype != np.dtype(spec.dtype):
+        raise RunInputError(
+            f"input '{spec.name}'{where} has dtype {value.dtype}; the model takes {spec.dtype} "
+            f"(convert it with .astype('{spec.dtype}'))")
+    if tuple(value.shape) != spec.shape:
+        raise RunInputError(
+            f"input '{spec.name}'{where} has shape {list(value.shape)}; the model was compiled "
+            f"for {list(spec.shape)} (recompile with --input-shape "
+            f"{spec.name}:{','.join(str(d) for d in value.shape)} for that shape)")
+    return np.ascontiguousarray(value)
+
+
+def random_inputs(signature: Signature, seed: int = 0) -> dict[str, np.ndarray]:
+    """Reproducible inputs: uniform [0, 1) for floats, small non-negative integers otherwise."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for spec in signature.inputs:
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            arrays[spec.name] = rng.random(spec.shape, dtype=np.float64).astype(dtype)
+        elif dtype.kind == "b":
+            arrays[spec.name] = rng.integers(0, 2, spec.shape).astype(dtype)
+        else:
+            arrays[spec.name] = rng.integers(0, 10, spec.shape).astype(dtype)
+    return arrays
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise RunInputError(f"inputs file '{path}' does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise RunInputError(f"inputs file '{path}' is a single .npy array; save inputs "
+                                    "as .npz with one array per input name (numpy.savez)")
+            return {name: data[name] for name in data.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        raise RunInputError(f"inputs file '{path}' is not a readable .npz file: {err}") from err
+
+
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` atomically."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise RunInputError(f"cannot write '{path}': directory '{parent}' does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **dict(arrays))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
