@@ -67,11 +67,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from edgec.reference.compare import compare_outputs
-    from edgec.runtime.timing import LatencyStats
 
     expected = reference.run(inputs)
     if args.repeat > 0:
-        ort = LatencyStats.from_seconds(reference.benchmark(inputs, args.repeat))
+        ort = reference.benchmark(inputs, args.repeat)
         print(f"latency    onnxruntime  {ort.describe()}, {threads} threads")
         print(f"ratio      edgec / onnxruntime = {stats.mean_ms / ort.mean_ms:.2f}x (mean)")
     comparison = compare_outputs(outputs, expected, atol=args.atol, rtol=args.rtol)

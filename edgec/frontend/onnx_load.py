@@ -107,7 +107,8 @@ def _load_external_data(proto: onnx.ModelProto, base_dir: Path | None, origin: s
         from onnx.external_data_helper import load_external_data_for_model
 
         load_external_data_for_model(proto, str(base_dir))
-    except (FileNotFoundError, OSError) as err:
+    except (OSError, onnx.checker.ValidationError) as err:
         raise ModelError(
             f"model '{origin}' keeps weights in external data files and one could not be "
-            f"read: {err}; keep the data files next to the .onnx file") from err
+            f"read ({str(err).strip().splitlines()[0]}); keep the data files next to the .onnx "
+            "file") from err

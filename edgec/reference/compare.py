@@ -52,14 +52,15 @@ def compare_outputs(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.
             continue
         got64 = got.astype(np.float64)
         want64 = want.astype(np.float64)
+        both_nan = np.isnan(got64) & np.isnan(want64)
         nan_mismatch = bool(np.any(np.isnan(got64) != np.isnan(want64)))
-        diff = np.abs(got64 - want64)
-        diff = np.where(np.isnan(got64) & np.isnan(want64), 0.0, diff)
+        diff = np.where(both_nan, 0.0, np.abs(got64 - want64))
+        scale = np.abs(np.where(np.isnan(want64), 0.0, want64))
         max_abs = float(np.nanmax(diff)) if diff.size else 0.0
         # Relative error where the reference is not itself below the absolute tolerance.
-        rel = diff / np.maximum(np.abs(want64), max(atol, np.finfo(np.float64).tiny))
-        max_rel = float(np.nanmax(rel)) if diff.size else 0.0
-        ok = bool(np.all(diff <= atol + rtol * np.abs(want64))) and not nan_mismatch
+        rel = diff / np.maximum(scale, max(atol, np.finfo(np.float64).tiny))
+        max_rel = float(np.nanmax(rel)) if diff.size and not np.all(np.isnan(rel)) else 0.0
+        ok = bool(np.all((diff <= atol + rtol * scale) | both_nan)) and not nan_mismatch
         results.append(OutputComparison(name, max_abs, max_rel, ok,
                                         "NaN in one output but not the other" if nan_mismatch
                                         else ""))

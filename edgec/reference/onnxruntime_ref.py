@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import EdgecError, ModelError
+from edgec.runtime.timing import LatencyStats
 
 
 def _onnxruntime():
@@ -56,7 +57,8 @@ class OrtReference:
         values = self._session.run(None, feeds)
         return dict(zip(self.output_names, values))
 
-    def benchmark(self, inputs: Mapping[str, np.ndarray], repeat: int) -> list[float]:
+    def benchmark(self, inputs: Mapping[str, np.ndarray], repeat: int) -> LatencyStats:
+        """Time ``repeat`` runs after one warm-up, like the artifact's benchmark."""
         import time
 
         feeds = {name: inputs[name] for name in self.input_names}
@@ -66,4 +68,4 @@ class OrtReference:
             start = time.perf_counter()
             self._session.run(None, feeds)
             samples.append(time.perf_counter() - start)
-        return samples
+        return LatencyStats.from_seconds(samples)

@@ -83,13 +83,14 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise RunInputError(f"inputs file '{path}' does not exist")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise RunInputError(f"inputs file '{path}' is a single .npy array; save inputs "
-                                    "as .npz with one array per input name (numpy.savez)")
-            return {name: data[name] for name in data.files}
+        data = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
         raise RunInputError(f"inputs file '{path}' is not a readable .npz file: {err}") from err
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise RunInputError(f"inputs file '{path}' is a single .npy array; save inputs as .npz "
+                            "with one array per input name (numpy.savez)")
+    with data:
+        return {name: data[name] for name in data.files}
 
 
 def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:

@@ -1,0 +1,1 @@
+"""Build: the pass runner, module statistics, code generation and linking."""

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up edgec on a Debian/Ubuntu machine: the system packages it needs, a virtual environment
+# in .venv, and edgec installed (editable) with its test extras. Safe to run again.
+#
+#   ./scripts/setup.sh            # everything, including test dependencies
+#   EDGEC_EXTRAS=check ./scripts/setup.sh   # without pytest/test models
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages, one list (the Docker image installs through this same script).
+APT_PACKAGES=(g++ python3-venv python3-dev)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing system packages: ${missing[*]}"
+    if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null; then SUDO=(sudo); else
+        echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON=${PYTHON:-}
+if [[ -z $PYTHON ]]; then
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null; then PYTHON=$candidate; break; fi
+    done
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: edgec needs Python 3.11 or newer; $PYTHON is $("$PYTHON" --version 2>&1)" >&2
+    exit 1
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[${EDGEC_EXTRAS:-test}]"
+echo "setup: ready; activate with: . .venv/bin/activate"

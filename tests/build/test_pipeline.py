@@ -1,0 +1,62 @@
+"""The pipeline is data: levels, disabling passes by name, IR dumps, per-pass timings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edgec
+from edgec.errors import OptionError
+from edgec.passes.pipeline import PipelineOptions, build_pipeline, pass_names
+from edgec.reference import OrtReference, compare_outputs
+from edgec.runtime.inputs import random_inputs
+
+
+def test_levels_nest():
+    names = {level: [e.name for e in build_pipeline(PipelineOptions(opt_level=level))]
+             for level in range(4)}
+    assert set(names[0]) <= set(names[1]) <= set(names[2]) <= set(names[3])
+    assert "FuseOps" not in names[0] and "FuseOps" in names[1]
+    assert names[3] == [n for n in pass_names() if n in names[3]]  # order kept
+
+
+def test_disable_pass_and_errors():
+    names = [e.name for e in build_pipeline(PipelineOptions(disabled_passes=frozenset(
+        {"FuseOps", "FuseTIR"})))]
+    assert "FuseOps" not in names and "FuseTIR" not in names
+    with pytest.raises(OptionError, match="--disable-pass Nope: no such pass"):
+        build_pipeline(PipelineOptions(disabled_passes=frozenset({"Nope"})))
+    with pytest.raises(OptionError, match="LegalizeOps: this pass is required"):
+        build_pipeline(PipelineOptions(disabled_passes=frozenset({"LegalizeOps"})))
+    with pytest.raises(OptionError, match="-O7 does not exist"):
+        build_pipeline(PipelineOptions(opt_level=7))
+
+
+def test_fusion_reduces_kernels_and_keeps_values(digits_model, tmp_path):
+    shapes = {"input": (1, 1, 8, 8)}
+    o0 = edgec.compile(digits_model, "host", input_shapes=shapes, opt_level=0)
+    o3 = edgec.compile(digits_model, "host", input_shapes=shapes, opt_level=3,
+                       dump_ir=tmp_path / "ir")
+    assert o3.report.after.kernels < o0.report.after.kernels
+    assert o3.manifest.pipeline["opt_level"] == 3
+    inputs = random_inputs(o0.signature)
+    expected = OrtReference(digits_model).run(inputs)
+    for artifact in (o0, o3):
+        assert compare_outputs(artifact.run(inputs), expected, atol=1e-4, rtol=0).passed
+    dumps = sorted(p.name for p in (tmp_path / "ir").iterdir())
+    assert dumps[0] == "000-input.py"
+    assert len(dumps) == len(o3.manifest.pipeline["passes"]) + 1
+    assert any("FuseOps" in d for d in dumps)
+    assert {t.name for t in o3.report.pass_timings} == set(o3.manifest.pipeline["passes"])
+
+
+def test_report_counts(digits_model):
+    artifact = edgec.compile(digits_model, "host", input_shapes={"input": (1, 1, 8, 8)})
+    report = artifact.report
+    assert report.onnx_nodes == 12  # 3 Conv, 2 BatchNorm, 3 Relu, MaxPool, GAP, Flatten, Gemm
+    # 3 conv weights + biases, 2 batch norms, the dense layer: all kept as constants.
+    params = (16 * 9 + 16) + (32 * 16 * 9 + 32) + (64 * 32 * 9 + 64) + (10 * 64 + 10)
+    assert report.before.weight_bytes >= params * 4
+    assert report.memory.peak_bytes > 0
+    stats = artifact.manifest.stats
+    assert stats["after"]["kernels"] == report.after.kernels > 0

@@ -1,0 +1,103 @@
+"""The ONNX clean-up: shape arithmetic folds away, values never change."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper, numpy_helper
+
+from edgec.frontend.fold_constants import fold_constants
+from edgec.frontend.shapes import fix_input_shapes, resolve_input_specs
+from tests.onnx_models import make_model, shape_reshape, tensor
+
+
+def _run(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def _static(model, shapes):
+    specs = resolve_input_specs(model, shapes, "m")
+    fix_input_shapes(model, specs)
+    return model
+
+
+def test_shape_arithmetic_becomes_a_constant_reshape():
+    model = _static(shape_reshape(), {"x": (3, 2, 3, 4)})
+    folded, report = fold_constants(model)
+    ops = [n.op_type for n in folded.graph.node]
+    assert ops == ["Reshape"]
+    assert report.shapes_resolved == 1 and report.constants_promoted == 2
+    assert report.identities_removed == 1 and report.folded["Gather"] == 1
+    shape_init = {t.name: numpy_helper.to_array(t) for t in folded.graph.initializer}
+    assert list(shape_init[folded.graph.node[0].input[1]]) == [3, -1]
+    x = np.random.default_rng(0).random((3, 2, 3, 4), dtype=np.float32)
+    np.testing.assert_array_equal(_run(model, {"x": x})[0], _run(folded, {"x": x})[0])
+
+
+def test_no_match_leaves_graph_alone():
+    model = make_model([helper.make_node("Relu", ["x"], ["y"], name="r")],
+                       [tensor("x", [1, 4])], [tensor("y", [1, 4])])
+    folded, report = fold_constants(model)
+    assert [n.op_type for n in folded.graph.node] == ["Relu"]
+    assert report.nodes_before == report.nodes_after == 1
+
+
+def test_idempotent():
+    once, _ = fold_constants(_static(shape_reshape(), {"x": (1, 2, 3, 4)}))
+    twice, report = fold_constants(once)
+    assert once.SerializeToString() == twice.SerializeToString()
+    assert sum(report.folded.values()) == 0
+
+
+def test_random_and_dequantize_are_not_folded():
+    nodes = [
+        helper.make_node("RandomUniform", [], ["r"], shape=[1, 4], seed=1.0, name="rand"),
+        helper.make_node("DequantizeLinear", ["wq", "scale"], ["w"], name="dq"),
+        helper.make_node("Add", ["x", "r"], ["s"], name="add"),
+        helper.make_node("Mul", ["s", "w"], ["y"], name="mul"),
+    ]
+    model = make_model(nodes, [tensor("x", [1, 4])], [tensor("y", [1, 4])],
+                       {"wq": np.array([[1, 2, 3, 4]], np.int8),
+                        "scale": np.array(0.5, np.float32)})
+    folded, _ = fold_constants(model)
+    assert {n.op_type for n in folded.graph.node} == {"RandomUniform", "DequantizeLinear",
+                                                      "Add", "Mul"}
+
+
+def test_large_results_are_not_materialised():
+    nodes = [helper.make_node("Expand", ["one", "shape"], ["big"], name="expand"),
+             helper.make_node("Add", ["x", "big"], ["y"], name="add")]
+    model = make_model(nodes, [tensor("x", [1024, 1024])], [tensor("y", [1024, 1024])],
+                       {"one": np.ones([1], np.float32),
+                        "shape": np.array([1024, 1024], np.int64)})
+    folded, report = fold_constants(model)
+    assert "Expand" in [n.op_type for n in folded.graph.node]
+    assert report.skipped_large == 1
+
+
+def test_dead_nodes_and_initializers_are_removed():
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="live"),
+             helper.make_node("Neg", ["x"], ["unused"], name="dead")]
+    model = make_model(nodes, [tensor("x", [1, 4])], [tensor("y", [1, 4])],
+                       {"orphan": np.ones(3, np.float32)})
+    folded, report = fold_constants(model)
+    assert [n.name for n in folded.graph.node] == ["live"]
+    assert not folded.graph.initializer and report.dead_removed == 1
+
+
+@pytest.mark.parametrize("name", ["cls", "rec"])
+def test_paddleocr_shape_subgraphs_fold_and_values_hold(paddleocr_models, name):
+    from tests.conftest import PADDLEOCR
+
+    model = onnx.load(paddleocr_models[name])
+    shape = PADDLEOCR[name][1]
+    _static(model, {"x": shape})
+    folded, report = fold_constants(model)
+    assert not any(n.op_type in ("Shape", "Constant") for n in folded.graph.node)
+    assert report.nodes_after < report.nodes_before
+    x = np.random.default_rng(1).random(shape, dtype=np.float32)
+    np.testing.assert_allclose(_run(folded, {"x": x})[0], _run(model, {"x": x})[0],
+                               rtol=0, atol=1e-6)
