@@ -64,3 +64,32 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real ``edgec`` command in a fresh process."""
     return subprocess.run([sys.executable, "-m", "edgec", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=900)
+
+
+def read_members(path: Path) -> dict[str, bytes]:
+    """The files inside an artifact, by name (for tests that tamper with them)."""
+    import tarfile
+
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar}
+
+
+def write_members(path: Path, members: dict[str, bytes]) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def flip_library_byte(artifact: Path, out: Path) -> Path:
+    """A copy of ``artifact`` with one byte of its library changed (and the manifest not)."""
+    members = read_members(artifact)
+    lib = bytearray(members["model.so"])
+    lib[len(lib) // 2] ^= 0xFF
+    members["model.so"] = bytes(lib)
+    return write_members(out, members)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import tarfile
 
 import pytest
 
@@ -13,19 +11,7 @@ import edgec
 from edgec.artifact.manifest import SCHEMA_VERSION
 from edgec.artifact.package import MANIFEST_NAME, read_artifact, write_artifact
 from edgec.errors import ArtifactError, ArtifactIntegrityError
-
-
-def _members(path):
-    with tarfile.open(path) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar}
-
-
-def _write_members(path, members):
-    with tarfile.open(path, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+from tests.conftest import flip_library_byte, read_members, write_members
 
 
 def test_round_trip(digits_artifact_path, tmp_path):
@@ -42,51 +28,46 @@ def test_round_trip(digits_artifact_path, tmp_path):
 
 
 def test_tampered_library_is_refused_before_loading(digits_artifact_path, tmp_path):
-    members = _members(digits_artifact_path)
-    lib = bytearray(members["model.so"])
-    lib[len(lib) // 2] ^= 0xFF
-    members["model.so"] = bytes(lib)
-    bad = tmp_path / "tampered.edgec.tar"
-    _write_members(bad, members)
+    bad = flip_library_byte(digits_artifact_path, tmp_path / "tampered.edgec.tar")
     with pytest.raises(ArtifactIntegrityError, match=r"'model\.so' does not match its manifest "
                                                      r"\(sha256 .*tampered with, refusing"):
         edgec.load(bad)
 
 
 def test_extra_member_is_refused(digits_artifact_path, tmp_path):
-    members = _members(digits_artifact_path)
+    members = read_members(digits_artifact_path)
     members["evil.so"] = b"\x7fELF"
     bad = tmp_path / "extra.edgec.tar"
-    _write_members(bad, members)
+    write_members(bad, members)
     with pytest.raises(ArtifactIntegrityError, match="its manifest does not list: evil.so"):
         edgec.load(bad)
 
 
 def test_missing_member_is_refused(digits_artifact_path, tmp_path):
-    members = _members(digits_artifact_path)
+    members = read_members(digits_artifact_path)
     del members["model.so"]
     bad = tmp_path / "missing.edgec.tar"
-    _write_members(bad, members)
+    write_members(bad, members)
     with pytest.raises(ArtifactIntegrityError, match="missing 'model.so'"):
         edgec.load(bad)
 
 
 def test_path_traversal_member_is_refused(digits_artifact_path, tmp_path):
-    members = _members(digits_artifact_path)
+    members = read_members(digits_artifact_path)
     members["../escape.so"] = b"x"
     bad = tmp_path / "traversal.edgec.tar"
-    _write_members(bad, members)
+    write_members(bad, members)
     with pytest.raises(ArtifactIntegrityError, match="unexpected entry '../escape.so'"):
         edgec.load(bad)
 
 
 def test_newer_schema_asks_for_an_upgrade(digits_artifact_path, tmp_path):
-    members = _members(digits_artifact_path)
+    members = read_members(digits_artifact_path)
     manifest = json.loads(members[MANIFEST_NAME])
     manifest["schema_version"] = SCHEMA_VERSION + 1
     members[MANIFEST_NAME] = json.dumps(manifest).encode()
     bad = tmp_path / "future.edgec.tar"
-    _write_members(bad, members)
+    write_members(bad, members)
     with pytest.raises(ArtifactError, match="Upgrade edgec"):
         edgec.load(bad)
 
@@ -95,7 +76,7 @@ def test_not_an_artifact(tmp_path, digits_model):
     with pytest.raises(ArtifactError, match="is not a readable edgec artifact"):
         edgec.load(digits_model)
     plain = tmp_path / "plain.tar"
-    _write_members(plain, {"hello.txt": b"hi"})
+    write_members(plain, {"hello.txt": b"hi"})
     with pytest.raises(ArtifactError, match="not an edgec artifact"):
         edgec.load(plain)
     with pytest.raises(ArtifactError, match="does not exist"):

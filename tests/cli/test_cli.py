@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import tarfile
 
 import numpy as np
 import onnx
 from onnx import helper
 
-from tests.conftest import DIGITS_MODEL, run_cli
+from tests.conftest import DIGITS_MODEL, flip_library_byte, run_cli
 from tests.onnx_models import add_relu, make_model, tensor
 
 
@@ -115,19 +114,7 @@ def test_run_with_wrong_inputs(tmp_path, digits_artifact_path):
 
 
 def test_run_tampered_artifact(tmp_path, digits_artifact_path):
-    with tarfile.open(digits_artifact_path) as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar}
-    lib = bytearray(members["model.so"])
-    lib[100] ^= 1
-    members["model.so"] = bytes(lib)
-    bad = tmp_path / "bad.edgec.tar"
-    with tarfile.open(bad, "w") as tar:
-        import io
-
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    bad = flip_library_byte(digits_artifact_path, tmp_path / "bad.edgec.tar")
     _assert_one_line_error(run_cli("run", bad), 2, "does not match its manifest",
                            "refusing to load it")
     _assert_one_line_error(run_cli("inspect", bad), 2, "does not match its manifest")
