@@ -64,3 +64,7 @@ class CheckFailedError(EdgecError):
 
 class InternalError(Exception):
     """A bug in edgec or TVM, not something the user did."""
+
+
+class DeviceError(EdgecError):
+    """A device (RPC server, tracker, emulator) that cannot be reached or used."""

@@ -10,6 +10,12 @@ Schema (unknown keys and wrong types are errors naming the file):
   ``mcpu`` or ``num-cores`` is replaced by the build machine's own when compiling.
 - ``[toolchain]``: ``compiler`` (the C++ compiler that links the shared library) and
   ``package`` (the Debian package providing it).
+- ``[emulator]`` (optional): how to run the board's code on this machine under qemu user mode:
+  ``qemu`` (binary), ``package`` (Debian package), ``cpu`` (``-cpu`` model), ``debian_arch``
+  (the Debian architecture of the emulated userland: arm64, armhf) and ``python_runtime``
+  ("wheels": TVM's PyPI wheels for that architecture; "source": TVM's runtime cross-compiled from
+  the sources its wheel ships, for architectures PyPI has no wheels for).
+- ``[memory]`` (optional): ``ram_kb``, ``flash_kb``.
 - ``[pipeline]``: ``opt_level`` (0..3), ``disabled_passes`` (list of pass names).
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,7 @@ from typing import Any
 from edgec.errors import BoardFileError
 
 KINDS = ("cpu", "gpu", "mcu")
+PYTHON_RUNTIMES = ("wheels", "source")
 DETECT = "detect"
 
 
@@ -32,6 +40,21 @@ DETECT = "detect"
 class Toolchain:
     compiler: str = ""
     package: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Emulator:
+    qemu: str
+    package: str
+    cpu: str
+    debian_arch: str
+    python_runtime: str = "wheels"
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    ram_kb: int = 0
+    flash_kb: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +74,8 @@ class Board:
     available: bool = True
     unavailable_reason: str = ""
     toolchain: Toolchain = Toolchain()
+    emulator: Emulator | None = None
+    memory: Memory = Memory()
     pipeline: PipelineDefaults = PipelineDefaults()
     source: str = ""  # the file it came from, for messages
 
@@ -79,6 +104,9 @@ def board_from_dict(data: dict[str, Any], source: str) -> Board:
         raise BoardFileError(f"board file '{source}': [target] needs a 'kind' (e.g. \"llvm\")")
     if not 0 <= board.pipeline.opt_level <= 3:
         raise BoardFileError(f"board file '{source}': pipeline.opt_level must be 0..3")
+    if board.emulator and board.emulator.python_runtime not in PYTHON_RUNTIMES:
+        raise BoardFileError(f"board file '{source}': emulator.python_runtime must be one of "
+                             f"{', '.join(PYTHON_RUNTIMES)}")
     if not board.available and not board.unavailable_reason:
         raise BoardFileError(f"board file '{source}': an unavailable board needs "
                              "'unavailable_reason'")
@@ -109,6 +137,8 @@ def _convert(cls: type, data: dict[str, Any], source: str, prefix: str) -> dict[
 
 
 def _check_type(hint: Any, value: Any, source: str, key: str) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise BoardFileError(f"board file '{source}': '{key}' must be a table")

@@ -36,6 +36,23 @@ def get_board(name: str) -> Board:
     boards = all_boards()
     if name not in boards:
         names = ", ".join(b.name for b in list_boards())
-        raise TargetError(f"unknown target '{name}'; known boards: {names} "
-                          "(run `edgec targets` for details)")
+        raise TargetError(f"unknown target '{name}'; known boards: {names} (run `edgec targets` "
+                          "for details); a TVM tag, a TVM target as JSON or a tvmc-style string "
+                          "such as 'llvm -mtriple=aarch64-linux-gnu -mcpu=cortex-a72' also work")
     return boards[name]
+
+
+# The board that runs ad-hoc targets (TVM tag, JSON, tvmc string) of each architecture.
+GENERIC_BOARDS = {"x86_64": "host", "aarch64": "aarch64-linux", "armv7l": "armv7-linux"}
+
+
+def board_for_manifest(board: dict) -> Board:
+    """The board an artifact's manifest names, or the generic one of its architecture."""
+    name = board.get("name", "")
+    boards = all_boards()
+    if name in boards:
+        return boards[name]
+    generic = GENERIC_BOARDS.get(board.get("arch", ""))
+    if generic is None:
+        raise TargetError(f"no board known for artifact board '{name}' ({board.get('arch')})")
+    return boards[generic]

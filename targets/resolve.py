@@ -1,8 +1,15 @@
 """Turn what the user passed as ``--target`` into a board and a concrete TVM target.
 
-Accepted: a board name or alias from ``targets/boards/``, or a TVM target as a JSON dict
-(``'{"kind": "llvm", "mcpu": "skylake-avx512"}'``), which becomes an ad-hoc board named
-``custom``. ``"detect"`` values in a board's target are replaced by this machine's.
+Accepted, in this order:
+
+1. a TVM target as a JSON dict: ``'{"kind": "llvm", "mcpu": "skylake-avx512"}'``;
+2. a board name or alias from ``targets/boards/``: ``rasp4b``;
+3. a tvmc-style string: ``"llvm -mtriple=aarch64-linux-gnu -mcpu=cortex-a72 -mattr=+neon"``;
+4. a TVM tag: ``raspberry-pi/4b-aarch64``, ``arm/rasp4b64``.
+
+Forms 1, 3 and 4 make an ad-hoc board whose toolchain and emulator come from the generic board
+of the same architecture (``host``, ``aarch64-linux``, ``armv7-linux``). ``"detect"`` values in
+a board's target are replaced by this machine's.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ import os
 from typing import Any
 
 from edgec.errors import TargetError
-from edgec.targets.board import DETECT, Board, PipelineDefaults, Toolchain
-from edgec.targets.registry import get_board
+from edgec.targets.board import DETECT, Board
+from edgec.targets.registry import GENERIC_BOARDS, all_boards, get_board
+from edgec.targets.tvmc import looks_like_tvmc, translate_tvmc
 
+_TVM_KINDS = frozenset({"llvm", "c", "cuda", "opencl", "vulkan", "metal", "rocm"})
 _TRIPLE_ARCH = {"x86_64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64",
                 "armv7": "armv7l", "armv7l": "armv7l", "armv8l": "armv7l", "arm": "armv7l"}
 
@@ -38,10 +47,8 @@ def resolve_target(spec: "str | Board") -> ResolvedTarget:
     """Resolve a ``--target`` value; errors name the value and what is accepted."""
     if isinstance(spec, Board):
         board = spec
-    elif spec.strip().startswith("{"):
-        board = _board_from_json(spec)
     else:
-        board = get_board(spec.strip())
+        board = _board_for(spec.strip())
     if not board.available:
         raise TargetError(f"target '{board.name}': {board.unavailable_reason}")
     target = dict(board.target)
@@ -53,10 +60,23 @@ def resolve_target(spec: "str | Board") -> ResolvedTarget:
         target["num-cores"] = os.cpu_count() or 1
     tvm_target = _make_tvm_target(target, board)
     features = _cpu_features(tvm_target, board.arch)
-    return ResolvedTarget(board=board, target=dict(tvm_target.export()), cpu_features=features)
+    return ResolvedTarget(board=board, target=_plain(dict(tvm_target.export())),
+                          cpu_features=features)
 
 
-def _board_from_json(spec: str) -> Board:
+def _board_for(spec: str) -> Board:
+    if spec.startswith("{"):
+        return _adhoc_board(_parse_json(spec), spec, "JSON")
+    if spec in all_boards():
+        return get_board(spec)
+    if looks_like_tvmc(spec) or spec in _TVM_KINDS:
+        return _adhoc_board(translate_tvmc(spec), spec, "tvmc string")
+    if "/" in spec:
+        return _adhoc_board(_tag_target(spec), spec, "TVM tag")
+    return get_board(spec)  # raises: unknown target, with the list of boards
+
+
+def _parse_json(spec: str) -> dict[str, Any]:
     try:
         target = json.loads(spec)
     except json.JSONDecodeError as err:
@@ -64,10 +84,50 @@ def _board_from_json(spec: str) -> Board:
     if not isinstance(target, dict) or "kind" not in target:
         raise TargetError("a JSON --target must be an object with a 'kind', "
                           "e.g. '{\"kind\": \"llvm\", \"mcpu\": \"skylake-avx512\"}'")
+    return target
+
+
+def _tag_target(tag: str) -> dict[str, Any]:
+    import tvm
+
+    try:
+        target = tvm.target.Target(tag)
+    except Exception as err:  # TVM raises ValueError/TVMError variants
+        raise TargetError(f"unknown target '{tag}': not a board (see `edgec targets`) and not a "
+                          "TVM target tag") from err
+    return _plain(dict(target.export()))
+
+
+def _adhoc_board(target: dict[str, Any], spec: str, form: str) -> Board:
+    kind = target.get("kind")
+    if kind != "llvm":
+        raise TargetError(f"target '{spec}' is of kind '{kind}'; edgec builds CPU (llvm) "
+                          "targets so far")
     arch = _arch_of(target)
-    return Board(name="custom", description="a TVM target given on the command line",
-                 kind="cpu" if target["kind"] in ("llvm", "c") else "gpu", arch=arch,
-                 target=target, toolchain=Toolchain(), pipeline=PipelineDefaults())
+    generic = GENERIC_BOARDS.get(arch)
+    if generic is None:
+        raise TargetError(f"target '{spec}' is for architecture '{arch}', for which edgec has no "
+                          f"toolchain; supported: {', '.join(sorted(GENERIC_BOARDS))}")
+    base = get_board(generic)
+    target = {k: v for k, v in target.items() if k != "tag"}
+    if arch == "armv7l" and str(target.get("mtriple", "")).endswith("hf"):
+        # LLVM defaults to the soft-float calling convention, which a hard-float (gnueabihf)
+        # toolchain refuses to link.
+        target.setdefault("mfloat-abi", "hard")
+    return dataclasses.replace(
+        base, name="custom", description=f"{form} {spec}", target=target, aliases=(),
+        source="")
+
+
+def _plain(value: Any) -> Any:
+    """TVM containers to JSON-able Python values."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "__iter__"):
+        return [_plain(v) for v in value]
+    return str(value)
 
 
 def _arch_of(target: dict[str, Any]) -> str:

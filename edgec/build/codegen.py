@@ -49,8 +49,15 @@ def build_library(mod: tvm.IRModule, target: tvm.target.Target, toolchain: Toolc
             executable.export_library(str(path), fcompile=cc.cross_compiler(compiler))
         except (RuntimeError, subprocess.CalledProcessError, OSError) as err:
             raise ToolchainError(f"linking the library with '{compiler}' failed: "
-                                 f"{_last_line(err)}") from err
+                                 f"{_linker_errors(err)}") from err
         return path.read_bytes()
+
+
+def _linker_errors(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines()]
+    errors = [line.split("error: ", 1)[-1] for line in lines if "error" in line.lower()
+              and not line.startswith("Command line")]
+    return "; ".join(errors[:3]) if errors else _last_line(err)
 
 
 def _last_line(err: BaseException) -> str:

@@ -7,7 +7,9 @@ import argparse
 
 def add_parser(sub) -> None:
     p = sub.add_parser("targets", help="list the boards edgec can compile for",
-                       description="List the known boards (files in targets/boards/).")
+                       description="List the known boards (files in targets/boards/). --target "
+                                   "also takes a TVM tag, a TVM target as JSON, or a tvmc-style "
+                                   "target string.")
     p.set_defaults(func=run)
 
 
@@ -16,9 +18,15 @@ def run(args: argparse.Namespace) -> int:
 
     boards = list_boards()
     width = max(len(b.name) for b in boards)
+    print(f"{'BOARD':<{width}}  {'ARCH':<9} {'KIND':<4}  DESCRIPTION")
     for board in boards:
-        status = "" if board.available else f"  [not yet: {board.unavailable_reason}]"
-        aliases = f" (also: {', '.join(board.aliases)})" if board.aliases else ""
-        print(f"{board.name:<{width}}  {board.arch:<8} {board.kind:<4} "
-              f"{board.description}{aliases}{status}")
+        notes = []
+        if board.aliases:
+            notes.append("aka " + ", ".join(board.aliases))
+        if not board.available:
+            notes.append("back end not built yet")
+        if board.emulator:
+            notes.append("emulated: qemu")
+        suffix = f"  [{'; '.join(notes)}]" if notes else ""
+        print(f"{board.name:<{width}}  {board.arch:<9} {board.kind:<4}  {board.description}{suffix}")
     return 0

@@ -91,7 +91,7 @@ def compile(  # noqa: A001 - the public name users expect
                "opset": imported.opset.final, "source_opset": imported.opset.original},
         board={"name": board.name, "arch": board.arch, "kind": board.kind,
                "description": board.description},
-        target=_jsonable(resolved.target),
+        target=resolved.target,
         cpu_features=list(resolved.cpu_features),
         versions=_versions(),
         signature=imported.signature,
@@ -131,13 +131,3 @@ def _versions() -> dict[str, str]:
 
     return {"edgec": edgec.__version__, "tvm": str(tvm.__version__),
             "tvm_ffi": dist("apache-tvm-ffi"), "onnx": onnx.__version__}
-
-
-def _jsonable(value):
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__"):
-        return [_jsonable(v) for v in value]
-    return str(value)

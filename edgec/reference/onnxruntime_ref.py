@@ -32,6 +32,7 @@ class OrtReference:
     def __init__(self, model: str | os.PathLike | bytes, threads: int | None = None):
         ort = _onnxruntime()
         options = ort.SessionOptions()
+        self.threads = threads
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

@@ -45,24 +45,31 @@ def isa_features(arch: str, llvm_features: list[str] | set[str]) -> list[str]:
     return sorted(f for f in llvm_features if f in known)
 
 
+# The /proc/cpuinfo line that lists features, per architecture.
+_CPUINFO_KEY = {"x86_64": "flags", "aarch64": "features", "armv7l": "features"}
+
+
 @functools.cache
-def _cpuinfo_flags() -> frozenset[str] | None:
+def _cpuinfo_flags(arch: str) -> frozenset[str] | None:
+    """Feature flags of this CPU as Linux lists them for ``arch``; None if it cannot be told
+    (no /proc/cpuinfo, or one written for another architecture, as under qemu user mode)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             text = handle.read()
     except OSError:
         return None
+    wanted = _CPUINFO_KEY.get(arch)
     flags: set[str] = set()
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip().lower() in ("flags", "features"):
+        if key.strip().lower() == wanted:
             flags.update(value.split())
     return frozenset(flags) if flags else None
 
 
 def missing_features(arch: str, required: list[str]) -> list[str]:
     """Required features this CPU lacks; empty when all are present or it cannot be told."""
-    flags = _cpuinfo_flags()
+    flags = _cpuinfo_flags(arch)
     if flags is None:
         return []
     known = ISA_FEATURES.get(arch, {})

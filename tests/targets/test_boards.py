@@ -99,5 +99,7 @@ def test_json_target():
 def test_bad_json_target():
     with pytest.raises(TargetError, match="looks like JSON but cannot be parsed"):
         resolve_target("{kind: llvm")
-    with pytest.raises(TargetError, match="TVM rejects the target"):
+    with pytest.raises(TargetError, match="of kind 'nosuchkind'; edgec builds CPU"):
         resolve_target('{"kind": "nosuchkind"}')
+    with pytest.raises(TargetError, match="TVM rejects the target"):
+        resolve_target('{"kind": "llvm", "mcpu": 3.5}')

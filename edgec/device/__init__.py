@@ -1,0 +1,1 @@
+"""Devices: where artifacts run (this machine, over RPC, on an emulated board)."""
