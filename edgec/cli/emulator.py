@@ -53,7 +53,7 @@ def run_exec(args: argparse.Namespace) -> int:
         process = popen_edgec(board, rest, Path(staging))
         try:
             return process.wait()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the emulated program too
             process.terminate()
             try:
                 return process.wait(timeout=10)

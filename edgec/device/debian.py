@@ -68,7 +68,20 @@ class ForeignApt:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "status").touch()
         self._write_sources()
-        self._run(self._apt_get, "-qq", "update")
+        for attempt in range(2):
+            try:
+                self._run(self._apt_get, "-qq", "update")
+                return
+            except ToolchainError as err:
+                failure = err
+        # A mirror in mid-sync can fail one index (often the security suite's); the others
+        # still describe packages that exist in the pool, so carry on if any index arrived.
+        lists = self.root / "state" / "lists"
+        if any(lists.glob(f"*binary-{self.arch}_Packages*")):
+            logger.warning("some %s package indexes could not be fetched; using the others (%s)",
+                           self.arch, failure)
+            return
+        raise failure
 
     def _write_sources(self) -> None:
         dest = self.root / "sources"
@@ -116,6 +129,17 @@ def extract(debs: Iterable[Path], root: Path) -> None:
                                 text=True)
         if result.returncode != 0:
             raise ToolchainError(f"unpacking {deb.name} failed: {result.stderr.strip()}")
+
+
+def link_alternatives(root: Path) -> None:
+    """Create the library links dpkg's alternatives system would (libblas.so.3 and
+    liblapack.so.3 live in blas/ and lapack/ sub-directories of the multiarch dir)."""
+    for libdir in (root / "usr" / "lib").glob("*-linux-gnu*"):
+        for sub in ("blas", "lapack"):
+            for lib in (libdir / sub).glob("*.so.*"):
+                link = libdir / lib.name
+                if not link.exists():
+                    link.symlink_to(Path(sub) / lib.name)
 
 
 def _is_ubuntu() -> bool:

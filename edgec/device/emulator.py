@@ -42,7 +42,13 @@ _SOURCE_RUNTIME_PACKAGES = ["python3-numpy", "python3-psutil", "python3-typing-e
                             "python3-cloudpickle", "libpython3.11-dev"]
 # Pulled in by the closure but never needed to run Python programs.
 _EXCLUDE = {"dpkg", "install-info", "perl", "perl-base", "perl-modules-5.36", "libperl5.36",
-            "mailcap", "mime-support", "tar", "debconf", "media-types", "libgdbm-compat4"}
+            "mailcap", "mime-support", "tar", "debconf", "media-types", "libgdbm-compat4",
+            # C development files (the cross toolchain has its own) and alternative BLAS
+            # builds (the reference libblas3/liblapack3 serve numpy).
+            "libc6-dev", "linux-libc-dev", "libcrypt-dev", "libnsl-dev", "libtirpc-dev",
+            "zlib1g-dev", "libexpat1-dev", "rpcsvc-proto", "libc-dev-bin", "libopenblas0-openmp",
+            "libopenblas0-pthread", "libopenblas0-serial", "libopenblas0", "libblis4-openmp",
+            "libblis4-pthread", "libblis4-serial", "libatlas3-base", "libgomp1"}
 _STAMP = "stamp.json"
 
 
@@ -117,6 +123,7 @@ def provision(board: Board, force: bool = False) -> EmulatorEnv:
     logger.info("downloading %d Debian %s packages", len(packages), emu.debian_arch)
     debs = apt.download(packages, env.root / "debs")
     debian.extract(debs, env.sysroot)
+    debian.link_alternatives(env.sysroot)
     if emu.python_runtime == "wheels":
         from edgec.device.wheels import install_wheels
 
@@ -193,6 +200,9 @@ def _emulated_environment(env_dir: EmulatorEnv, staging: str,
     environment.update({
         "PYTHONPATH": os.pathsep.join([staging, str(env_dir.site_packages), str(dist_packages)]),
         "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        # Do not put the working directory first on sys.path: an edgec source tree there
+        # would shadow the staged package.
+        "PYTHONSAFEPATH": "1",
         "TVM_USE_RUNTIME_LIB": "1", "QEMU_LD_PREFIX": str(env_dir.sysroot),
         "EDGEC_EMULATED": env_dir.board.name,
     })

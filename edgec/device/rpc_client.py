@@ -47,6 +47,8 @@ def connect(url: str | None = None, tracker: str | None = None, key: str | None 
                            f"tracker --port {port}` or fix --tracker")
         try:
             client = tvm.rpc.connect_tracker(host, port)
+            # A device that died without telling the tracker stays listed; never wait forever.
+            client._sock.settimeout(timeout)
             keys = _tracker_keys(client.summary())
             if key not in keys:
                 known = ", ".join(sorted(keys)) or "none"
@@ -56,7 +58,8 @@ def connect(url: str | None = None, tracker: str | None = None, key: str | None 
             session = client.request(key, priority=1, session_timeout=0, max_retry=3)
         except (RuntimeError, OSError, TimeoutError) as err:
             raise DeviceError(f"cannot get a '{key}' device from the RPC tracker at "
-                              f"{host}:{port} ({_short(err)})") from err
+                              f"{host}:{port} within {timeout:.0f} s ({_short(err)}); the devices "
+                              "registered under that key are busy or gone") from err
         label = f"tracker {host}:{port} key {key}"
     else:
         address = url.removeprefix("rpc://") if url else ""

@@ -19,7 +19,7 @@ import edgec
 from edgec.artifact.artifact import Artifact
 from edgec.artifact.manifest import Manifest
 from edgec.artifact.package import file_entry
-from edgec.build.codegen import LIBRARY_NAME, build_library
+from edgec.build.codegen import LIBRARY_NAME, build_library, find_compiler
 from edgec.build.pass_runner import run_pipeline
 from edgec.build.stats import MemoryPlan, memory_plan, module_stats
 from edgec.errors import OptionError
@@ -51,6 +51,7 @@ def compile(  # noqa: A001 - the public name users expect
     start = time.perf_counter()
     resolved = resolve_target(target)
     board = resolved.board
+    find_compiler(board.toolchain, board.name)  # fail before the slow part
     shapes = _shape_map(input_shapes)
 
     imported = import_onnx(model, shapes)

@@ -103,3 +103,27 @@ def test_bad_json_target():
         resolve_target('{"kind": "nosuchkind"}')
     with pytest.raises(TargetError, match="TVM rejects the target"):
         resolve_target('{"kind": "llvm", "mcpu": 3.5}')
+
+
+def test_every_available_board_resolves_and_unavailable_ones_say_why():
+    from edgec.targets import list_boards
+
+    for board in list_boards():
+        if board.available:
+            resolved = resolve_target(board.name)
+            assert resolved.target["kind"] == board.target["kind"]
+        else:
+            assert board.kind == "mcu"
+            with pytest.raises(TargetError, match="back end .* is not built yet"):
+                resolve_target(board.name)
+
+
+def test_aliases_and_arm_boards():
+    assert resolve_target("raspberry-pi-4b").board.name == "rasp4b"
+    with pytest.raises(TargetError, match="microcontroller back end"):
+        resolve_target("mps2-an386")
+    pi32 = resolve_target("rasp4b-32")
+    assert pi32.board.arch == "armv7l" and pi32.target["mfloat-abi"] == "hard"
+    pi5 = resolve_target("rasp5")
+    assert "dotprod" in pi5.cpu_features
+    assert resolve_target("jetson-orin-nano").target["mcpu"] == "cortex-a78ae"
