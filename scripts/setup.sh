@@ -7,8 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages, one list (the Docker image installs through this same script).
-APT_PACKAGES=(g++ python3-venv python3-dev)
+# System packages, one list: this script is also what docker/Dockerfile runs, so the image and a
+# native set-up cannot drift apart.
+#   g++                        links libraries for the host (x86-64)
+#   g++-aarch64-linux-gnu      cross toolchain: 64-bit ARM boards (Raspberry Pi 4/5, RK3399, Jetson)
+#   g++-arm-linux-gnueabihf    cross toolchain: 32-bit ARM boards (Raspberry Pi 3, Pi 4 32-bit OS)
+#   qemu-user                  emulated boards (edgec run --device emulate, edgec emulator)
+#   python3-venv, python3-dev  the virtual environment
+APT_PACKAGES=(g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user python3-venv python3-dev
+              ca-certificates)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -58,9 +58,17 @@ class Artifact:
             self._session = Session(self.manifest, self.library, self.origin, threads=threads)
         return self._session
 
-    def run(self, inputs: "Inputs") -> dict[str, np.ndarray]:
-        """Run on this machine: inputs by name (or in order), outputs by name."""
-        return self.session().run(inputs)
+    def run(self, inputs: "Inputs", device: str | None = None) -> dict[str, np.ndarray]:
+        """Run once: inputs by name (or in order), outputs by name.
+
+        ``device`` is None or "local" (this machine), "emulate" (the board, emulated), or
+        "rpc://HOST:PORT" (a device running ``edgec serve``).
+        """
+        if device in (None, "local"):
+            return self.session().run(inputs)
+        from edgec.device.runners import DeviceSpec, run_on
+
+        return run_on(DeviceSpec.parse(device), self, inputs, repeat=0).outputs
 
     def benchmark(self, inputs: "Inputs", repeat: int = 10) -> "LatencyStats":
         return self.session().benchmark(inputs, repeat)

@@ -50,9 +50,12 @@ def test_compile_run_check_inspect(tmp_path, digits_model, digits_test_set):
     assert raw["format"] == "edgec-artifact" and raw["board"]["name"] == "host"
 
 
-def test_targets_lists_host():
+def test_targets_lists_boards():
     result = run_cli("targets")
-    assert result.returncode == 0 and result.stdout.startswith("host")
+    assert result.returncode == 0 and result.stdout.startswith("BOARD")
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert {"host", "rasp4b", "rasp4b-32", "rasp3b", "rasp5", "rk3399", "jetson-orin-nano",
+            "cortex-m4", "cortex-m7", "cortex-m55", "stm32f746"} <= set(names)
 
 
 def test_default_output_name(tmp_path, digits_model):
