@@ -33,11 +33,12 @@ SUPPORT_INCLUDE = Path(__file__).parent / "runtime_support" / "include"
 MULTIARCH = {"armhf": "arm-linux-gnueabihf", "arm64": "aarch64-linux-gnu"}
 
 _FFI_SKIP = {"backtrace_win.cc"}
-# The runtime sources a CPU device needs: tensors, modules, threads, the Relax VM and the RPC
-# server side. Left out: GPU/accelerator back ends, LLM KV caches, minimal RPC, popen pipes.
+# The runtime sources a CPU device needs: tensors, modules, threads, the Relax VM (with its KV
+# cache builtins) and the RPC server side. Left out: GPU/accelerator back ends (extra/, vm/cuda,
+# vm/hexagon are in sub-directories not globbed), minimal RPC and popen pipes.
 _RUNTIME_DIRS = ("", "vm", "rpc", "memory")
 _RUNTIME_SKIP = {"rpc/rpc_pipe_impl.cc"}
-_CXXFLAGS = ["-std=c++17", "-O2", "-fPIC", "-Wno-psabi"]
+_CXXFLAGS = ["-std=c++17", "-O2", "-fPIC", "-Wno-psabi", "-DNDEBUG"]
 # tvm-ffi's Python object header must be 16 bytes; on 32-bit targets two pointers are 8.
 _PY_HEADER_ANCHOR = "struct PyCustomAllocHeader {\n  PyObject* tagged_pyobj;"
 _PY_HEADER_PATCH = ("struct PyCustomAllocHeader {\n#if UINTPTR_MAX == 0xFFFFFFFFu\n"

@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 
 PYTHON = "python3.11"
 _ROOT_PACKAGES = ["python3.11-minimal", "libpython3.11-stdlib", "libstdc++6", "libgcc-s1"]
-_SOURCE_RUNTIME_PACKAGES = ["python3-numpy", "python3-psutil", "python3-typing-extensions",
-                            "python3-cloudpickle", "libpython3.11-dev"]
+# numpy and psutil have native code: Debian builds them for the architecture. Pure-Python
+# packages come from PyPI (Debian's typing-extensions is too old for tvm-ffi).
+_SOURCE_RUNTIME_PACKAGES = ["python3-numpy", "python3-psutil", "libpython3.11-dev"]
 # Pulled in by the closure but never needed to run Python programs.
 _EXCLUDE = {"dpkg", "install-info", "perl", "perl-base", "perl-modules-5.36", "libperl5.36",
             "mailcap", "mime-support", "tar", "debconf", "media-types", "libgdbm-compat4",
@@ -130,8 +131,10 @@ def provision(board: Board, force: bool = False) -> EmulatorEnv:
         python_packages = install_wheels(emu.debian_arch, env.root / "wheels", env.site_packages)
     else:
         from edgec.device.cross_runtime import build_runtime
+        from edgec.device.wheels import install_pure_wheels
 
-        python_packages = build_runtime(board, env)
+        python_packages = install_pure_wheels(env.root / "wheels", env.site_packages)
+        python_packages += build_runtime(board, env)
     shutil.rmtree(env.root / "debs", ignore_errors=True)
     shutil.rmtree(env.root / "wheels", ignore_errors=True)
     stamp = {"board": board.name, "debian_arch": emu.debian_arch,

@@ -33,31 +33,44 @@ def pinned_requirements() -> list[str]:
             "cloudpickle"]
 
 
+PURE_PYTHON = ["typing_extensions", "cloudpickle"]
+
+
+def install_pure_wheels(download_dir: Path, site_packages: Path) -> list[str]:
+    """The pure-Python dependencies of TVM's runtime and RPC server, from PyPI."""
+    return _download_and_unpack(["--only-binary=:all:", "--no-deps", *PURE_PYTHON],
+                                download_dir, site_packages, "pure-Python")
+
+
+def _download_and_unpack(args: list[str], download_dir: Path, site_packages: Path,
+                         what: str) -> list[str]:
+    download_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "-d", str(download_dir), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [l for l in result.stderr.splitlines() if "ERROR" in l] or \
+            result.stderr.strip().splitlines()[-2:]
+        raise ToolchainError(f"downloading the {what} wheels failed: {' '.join(lines)}")
+    site_packages.mkdir(parents=True, exist_ok=True)
+    installed = []
+    for wheel in sorted(download_dir.glob("*.whl")):
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if not member.startswith(_SKIP_PREFIXES):
+                    archive.extract(member, site_packages)
+        installed.append(wheel.name)
+        logger.info("unpacked %s", wheel.name)
+    return installed
+
+
 def install_wheels(debian_arch: str, download_dir: Path, site_packages: Path,
                    python_version: str = "3.11") -> list[str]:
     """Download the wheels for ``debian_arch`` and unpack them into ``site_packages``."""
     platform = WHEEL_PLATFORMS.get(debian_arch)
     if platform is None:
         raise ToolchainError(f"PyPI has no TVM wheels for Debian architecture {debian_arch}")
-    download_dir.mkdir(parents=True, exist_ok=True)
     tag = python_version.replace(".", "")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-           "--platform", platform, "--python-version", python_version, "--implementation", "cp",
-           "--abi", f"cp{tag}", "--abi", "abi3", "--abi", "none", "-d", str(download_dir),
-           *pinned_requirements()]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = [l for l in result.stderr.splitlines() if "ERROR" in l] or \
-            result.stderr.strip().splitlines()[-2:]
-        raise ToolchainError(f"downloading the {debian_arch} wheels failed: {' '.join(lines)}")
-    site_packages.mkdir(parents=True, exist_ok=True)
-    installed = []
-    for wheel in sorted(download_dir.glob("*.whl")):
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                if member.startswith(_SKIP_PREFIXES):
-                    continue
-                archive.extract(member, site_packages)
-        installed.append(wheel.name)
-        logger.info("unpacked %s", wheel.name)
-    return installed
+    args = ["--no-deps", "--only-binary=:all:", "--platform", platform, "--python-version",
+            python_version, "--implementation", "cp", "--abi", f"cp{tag}", "--abi", "abi3",
+            "--abi", "none", *pinned_requirements()]
+    return _download_and_unpack(args, download_dir, site_packages, debian_arch)

@@ -60,6 +60,18 @@ def rasp4b_emulator():
     return provision(get_board("rasp4b"))
 
 
+@pytest.fixture(scope="session", params=["rasp4b", "rasp4b-32"])
+def emulated_board(request, tmp_path_factory):
+    """(board name, digits artifact for it) for a 64-bit and a 32-bit emulated board."""
+    from edgec.device.emulator import provision
+    from edgec.targets import get_board
+
+    provision(get_board(request.param))
+    path = tmp_path_factory.mktemp(request.param) / "digits.edgec.tar"
+    edgec.compile(DIGITS_MODEL, request.param, input_shapes={"input": (1, 1, 8, 8)}).save(path)
+    return request.param, path
+
+
 @pytest.fixture(scope="session")
 def digits_rasp4b(tmp_path_factory):
     path = tmp_path_factory.mktemp("rasp4b") / "digits.rasp4b.edgec.tar"

@@ -17,6 +17,18 @@ from tests.conftest import run_cli
 from tests.device.conftest import edgec_process, free_port
 
 
+def test_provisioned_32bit_userland_has_a_cross_built_runtime(emulated_board):
+    from edgec.device.emulator import emulator_env
+
+    board, _ = emulated_board
+    env = emulator_env(get_board(board))
+    stamp = json.loads(env.stamp.read_text())
+    if stamp["python_runtime"] == "source":
+        assert "apache-tvm 0.27.0.post1 runtime (cross-compiled)" in stamp["python_packages"]
+        core = list((env.site_packages / "tvm_ffi").glob("core.cpython-311-arm-linux-gnueabihf.so"))
+        assert core and core[0].read_bytes()[:4] == b"\x7fELF" and core[0].read_bytes()[4] == 1
+
+
 def test_provisioned_userland(rasp4b_emulator):
     stamp = json.loads(rasp4b_emulator.stamp.read_text())
     assert stamp["debian_arch"] == "arm64" and "python3.11-minimal" in stamp["debian_packages"]
@@ -33,11 +45,13 @@ def test_edgec_runs_inside_the_emulator(rasp4b_emulator):
     assert probe.returncode == 0
 
 
-def test_emulated_run_matches_onnxruntime(rasp4b_emulator, digits_rasp4b, digits_model):
-    result = run_cli("run", digits_rasp4b, "--device", "emulate", "--check", digits_model,
+def test_emulated_run_matches_onnxruntime(emulated_board, digits_model):
+    board, artifact = emulated_board
+    result = run_cli("run", artifact, "--device", "emulate", "--check", digits_model,
                      "--rtol", "0", "--repeat", "2")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "device     emulated rasp4b (qemu qemu-aarch64 -cpu cortex-a72)" in result.stdout
+    qemu = {"rasp4b": "qemu-aarch64 -cpu cortex-a72", "rasp4b-32": "qemu-arm -cpu max"}[board]
+    assert f"device     emulated {board} (qemu {qemu})" in result.stdout
     assert "latency    edgec (emulated)" in result.stdout
     assert "emulated timing" in result.stdout
     assert "result     PASS" in result.stdout
@@ -62,14 +76,16 @@ def test_errors_inside_the_emulator_come_back_as_one_message(rasp4b_emulator, di
     assert "has dtype float64; the model takes float32" in result.stderr
 
 
-def test_emulated_rpc_server(rasp4b_emulator, digits_rasp4b, digits_model):
+def test_emulated_rpc_server(emulated_board, digits_model):
+    board, artifact = emulated_board
     port = free_port()
-    with edgec_process(["emulator", "exec", "rasp4b", "serve", "--port", str(port)],
+    with edgec_process(["emulator", "exec", board, "serve", "--port", str(port)],
                        "listening on 127.0.0.1"):
-        result = run_cli("run", digits_rasp4b, "--device", f"rpc://127.0.0.1:{port}",
+        result = run_cli("run", artifact, "--device", f"rpc://127.0.0.1:{port}",
                          "--check", digits_model, "--rtol", "0", "--repeat", "1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"rpc://127.0.0.1:{port} (aarch64, emulated)" in result.stdout
+    arch = {"rasp4b": "aarch64", "rasp4b-32": "armv7l"}[board]
+    assert f"rpc://127.0.0.1:{port} ({arch}, emulated)" in result.stdout
     assert "result     PASS" in result.stdout
 
 

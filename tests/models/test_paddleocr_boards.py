@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import PADDLEOCR, run_cli
 from tests.device.conftest import edgec_process, free_port
 
-BOARDS = ["rasp4b"]
+BOARDS = ["rasp4b", "rasp4b-32"]
 
 
 @pytest.fixture(scope="module", params=BOARDS)

@@ -1,0 +1,26 @@
+"""A regular (non-editable) install carries every package and data file edgec needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+from tests.conftest import REPO
+
+
+def test_wheel_contents(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "-w", str(tmp_path), str(REPO)], check=True,
+                   capture_output=True)
+    wheel = next(tmp_path.glob("edgec-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for required in ("edgec/__init__.py", "edgec/cli/main.py", "edgec/device/emulator.py",
+                     "edgec/passes/pipeline.py", "edgec/targets/registry.py",
+                     "edgec/targets/boards/host.toml", "edgec/targets/boards/rasp4b.toml",
+                     "edgec/device/runtime_support/include/tvm/support/io.h"):
+        assert required in names, required
+    boards = {n for n in names if n.startswith("edgec/targets/boards/")}
+    assert len(boards) == len(list((REPO / "targets" / "boards").glob("*.toml")))
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "edgec = edgec.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
