@@ -98,6 +98,10 @@ def _run_emulated(artifact: Artifact, inputs: Inputs, repeat: int,
         if result.returncode != 0:
             message = next((l.removeprefix("edgec: error: ") for l in result.stderr.splitlines()
                             if l.startswith("edgec: ")), result.stderr.strip()[-500:])
+            if "Illegal instruction" in result.stderr:
+                message += (f" (the artifact uses instructions the emulated CPU "
+                            f"'{board.emulator.cpu}' does not have: it was built for CPU "
+                            f"'{artifact.manifest.target.get('mcpu', '?')}')")
             error = EdgecError if result.returncode == 2 else DeviceError
             raise error(f"on the emulated {board.name}: {message}")
         outputs = load_npz(tmp_path / "out.npz")
