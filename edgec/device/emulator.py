@@ -161,38 +161,40 @@ def _stage_edgec(dest: Path) -> Path:
     return dest
 
 
-def run_edgec(board: Board, args: list[str], *, timeout: float | None = None,
-              capture: bool = True, extra_env: dict[str, str] | None = None,
-              ) -> subprocess.CompletedProcess:
-    """Run ``edgec ARGS`` on the emulated ``board``; returns the finished process."""
+def _ready_env(board: Board) -> tuple[EmulatorEnv, str]:
     env_dir = emulator_env(board)
     qemu = require_qemu(board)
     if not env_dir.is_ready():
         raise TargetError(f"the emulator for '{board.name}' is not set up (or was set up for "
                           f"another TVM version); run: edgec emulator setup {board.name}")
+    return env_dir, qemu
+
+
+def _command(board: Board, env_dir: EmulatorEnv, qemu: str, args: list[str]) -> list[str]:
+    return [qemu, "-L", str(env_dir.sysroot), "-cpu", board.emulator.cpu,
+            str(env_dir.sysroot / "usr" / "bin" / PYTHON), "-m", "edgec", *args]
+
+
+def run_edgec(board: Board, args: list[str], *, timeout: float | None = None,
+              capture: bool = True, extra_env: dict[str, str] | None = None,
+              ) -> subprocess.CompletedProcess:
+    """Run ``edgec ARGS`` on the emulated ``board``; returns the finished process."""
+    env_dir, qemu = _ready_env(board)
     with tempfile.TemporaryDirectory(prefix="edgec-emu-src-") as staging:
         _stage_edgec(Path(staging))
-        command = [qemu, "-L", str(env_dir.sysroot), "-cpu", board.emulator.cpu,
-                   str(env_dir.sysroot / "usr" / "bin" / PYTHON), "-m", "edgec", *args]
-        environment = _emulated_environment(env_dir, staging, extra_env)
-        logger.info("emulating %s: %s", board.name, " ".join(command[-len(args) - 2:]))
-        return subprocess.run(command, env=environment, capture_output=capture, text=True,
-                              timeout=timeout)
+        logger.info("emulating %s: edgec %s", board.name, " ".join(args))
+        return subprocess.run(_command(board, env_dir, qemu, args),
+                              env=_emulated_environment(env_dir, staging, extra_env),
+                              capture_output=capture, text=True, timeout=timeout)
 
 
 def popen_edgec(board: Board, args: list[str], staging: Path, **kwargs) -> subprocess.Popen:
     """Start ``edgec ARGS`` on the emulated board in the background (e.g. ``serve``);
     ``staging`` must outlive the process."""
-    env_dir = emulator_env(board)
-    qemu = require_qemu(board)
-    if not env_dir.is_ready():
-        raise TargetError(f"the emulator for '{board.name}' is not set up; run: "
-                          f"edgec emulator setup {board.name}")
+    env_dir, qemu = _ready_env(board)
     _stage_edgec(staging)
-    command = [qemu, "-L", str(env_dir.sysroot), "-cpu", board.emulator.cpu,
-               str(env_dir.sysroot / "usr" / "bin" / PYTHON), "-m", "edgec", *args]
-    return subprocess.Popen(command, env=_emulated_environment(env_dir, str(staging), None),
-                            **kwargs)
+    return subprocess.Popen(_command(board, env_dir, qemu, args),
+                            env=_emulated_environment(env_dir, str(staging), None), **kwargs)
 
 
 def _emulated_environment(env_dir: EmulatorEnv, staging: str,
