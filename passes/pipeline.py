@@ -2,15 +2,21 @@
 
 Phases, in order (a progress marker is logged between them):
 
-1. ``graph``    graph-level rewrites on Relax ops: inference decomposition (batch norm into
-                arithmetic), binding canonicalisation, constant folding, dead code removal.
-2. ``lower``    ops legalized to TIR kernels; at -O1 and above TVM fuses them (FuseOps/FuseTIR).
-3. ``finalize`` Relax VM lowering: static memory planning, explicit allocation, shape lowering.
+1. ``graph``    graph rewrites on Relax operators. TVM's inference decomposition (batch norm
+                into arithmetic) and constant folding; then edgec's: activation recognition,
+                affine folding into convolutions (output side, input side, then output side
+                again to merge the biases the input side made), clean-up.
+2. ``layout``   at -O3, for boards that prefer another data layout (ARM CPUs: NHWC):
+                ConvertLayout, weight transposes folded, transposes sunk until they cancel.
+3. ``lower``    operators legalized to TIR kernels; TVM's FuseOps/FuseTIR fuse each conv or
+                matmul with its bias, activation and residual add into one kernel (the board
+                may cap the fused group depth).
+4. ``finalize`` Relax VM lowering: static memory planning, explicit allocation, shape lowering.
 
-Levels: ``-O0`` only what TVM needs to produce code (no folding, no fusion); ``-O1`` adds TVM's
-folding and fusion; ``-O2`` and ``-O3`` add edgec's own rewrites as they land (affine folding,
-activation recognition, layout transforms at -O3). Every pass has a name; a pass that is not
-``required`` can be turned off by name (``--disable-pass``).
+Levels: ``-O0`` only what TVM needs to produce code (no folding, no fusion); ``-O1`` adds
+TVM's folding and fusion; ``-O2`` edgec's graph rewrites; ``-O3`` layout transforms. Every
+pass has a name; one that is not ``required`` can be turned off by name (``--disable-pass``),
+which turns off every occurrence of it.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ from tvm import relax
 
 from edgec.errors import OptionError
 
-PHASES = ("graph", "lower", "finalize")
+PHASES = ("graph", "layout", "lower", "finalize")
+LAYOUTS = ("NCHW", "NHWC")
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineOptions:
     opt_level: int = 3
     disabled_passes: frozenset[str] = frozenset()
+    layout: str = "NCHW"        # conv2d data layout at -O3
+    fuse_max_depth: int = 0     # 0: TVM's default fused group depth
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,59 +52,124 @@ class PassEntry:
     required: bool = False
 
 
-def _tvm(name: str, make: Callable[[], tvm.transform.Pass], phase: str,
-         min_opt_level: int = 0, required: bool = False) -> PassEntry:
+def _entry(name, make, phase, min_opt_level=0, required=False) -> PassEntry:
     return PassEntry(name=name, phase=phase, make=make, min_opt_level=min_opt_level,
                      required=required)
 
 
-def _all_passes() -> list[PassEntry]:
+def _edgec_graph_passes() -> list[PassEntry]:
+    from edgec.passes.fold_affine import FoldAffineIntoConv
+    from edgec.passes.fold_input_affine import FoldInputAffine
+    from edgec.passes.recognize_activations import RecognizeActivations
+    from edgec.passes.simplify_ops import SimplifyOps
+
     t = relax.transform
     return [
-        # -- graph ---------------------------------------------------------------------------
-        _tvm("DecomposeOpsForInference", t.DecomposeOpsForInference, "graph", required=True),
-        _tvm("CanonicalizeBindings", t.CanonicalizeBindings, "graph", 1),
-        _tvm("FoldConstant", t.FoldConstant, "graph", 1),
-        _tvm("DeadCodeElimination", t.DeadCodeElimination, "graph", 1),
-        # -- lower ---------------------------------------------------------------------------
-        _tvm("DispatchSampling", relax.backend.DispatchSampling, "lower", required=True),
-        _tvm("DispatchSortScan", relax.backend.DispatchSortScan, "lower", required=True),
-        _tvm("LegalizeOps", t.LegalizeOps, "lower", required=True),
-        _tvm("AnnotateTIROpPattern", t.AnnotateTIROpPattern, "lower", 1),
-        _tvm("FoldConstantTIR", t.FoldConstant, "lower", 1),
-        _tvm("FuseOps", t.FuseOps, "lower", 1),
-        _tvm("FuseTIR", t.FuseTIR, "lower", 1),
-        # -- finalize (Relax VM lowering) ----------------------------------------------------
-        _tvm("RewriteDataflowReshape", t.RewriteDataflowReshape, "finalize", required=True),
-        _tvm("ToNonDataflow", t.ToNonDataflow, "finalize", required=True),
-        _tvm("RemovePurityChecking", t.RemovePurityChecking, "finalize", required=True),
-        _tvm("CallTIRRewrite", t.CallTIRRewrite, "finalize", required=True),
-        _tvm("StaticPlanBlockMemory", t.StaticPlanBlockMemory, "finalize", required=True),
-        _tvm("LowerAllocTensor", t.LowerAllocTensor, "finalize", required=True),
-        _tvm("KillAfterLastUse", t.KillAfterLastUse, "finalize", required=True),
-        _tvm("LowerRuntimeBuiltin", t.LowerRuntimeBuiltin, "finalize", required=True),
-        _tvm("ComputePrimValue", t.ComputePrimValue, "finalize", required=True),
-        _tvm("VMShapeLower", t.VMShapeLower, "finalize", required=True),
-        _tvm("AttachGlobalSymbol", t.AttachGlobalSymbol, "finalize", required=True),
+        _entry("RecognizeActivations", RecognizeActivations, "graph", 2),
+        _entry("FoldAffineIntoConv", FoldAffineIntoConv, "graph", 2),
+        _entry("FoldInputAffine", FoldInputAffine, "graph", 2),
+        _entry("FoldAffineIntoConv", FoldAffineIntoConv, "graph", 2),
+        _entry("SimplifyOps", SimplifyOps, "graph", 2),
+        _entry("EliminateCommonSubexpr", t.EliminateCommonSubexpr, "graph", 2),
     ]
 
 
-def pass_names() -> list[str]:
-    return [p.name for p in _all_passes()]
+def _layout_passes(layout: str) -> list[PassEntry]:
+    from edgec.passes.simplify_ops import SimplifyOps
+    from edgec.passes.sink_transposes import SinkTransposes
+
+    t = relax.transform
+    desired = {"relax.nn.conv2d": [layout, "OHWI" if layout == "NHWC" else "OIHW"],
+               # TVM legalizes conv2d_transpose in NCHW only
+               "relax.nn.conv2d_transpose": ["NCHW", "IOHW"]}
+    return [
+        _entry("ConvertLayout", lambda: t.ConvertLayout(desired), "layout", 3),
+        _entry("FoldConstant", t.FoldConstant, "layout", 3),
+        _entry("EliminateCommonSubexpr", t.EliminateCommonSubexpr, "layout", 3),
+        _entry("SinkTransposes", SinkTransposes, "layout", 3),
+        _entry("SimplifyOps", SimplifyOps, "layout", 3),
+        _entry("DeadCodeElimination", t.DeadCodeElimination, "layout", 3),
+    ]
+
+
+def _fuse_ops(max_depth: int) -> tvm.transform.Pass:
+    if not max_depth:
+        return relax.transform.FuseOps()
+
+    @tvm.transform.module_pass(opt_level=0, name="FuseOps")
+    def fuse(mod, ctx):
+        config = dict(ctx.config) if ctx.config else {}
+        config["relax.FuseOps.max_depth"] = max_depth
+        with tvm.transform.PassContext(opt_level=ctx.opt_level, config=config):
+            return relax.transform.FuseOps()(mod)
+
+    return fuse
+
+
+def _all_passes(options: PipelineOptions) -> list[PassEntry]:
+    t = relax.transform
+    entries = [
+        # -- graph ---------------------------------------------------------------------------
+        _entry("DecomposeOpsForInference", t.DecomposeOpsForInference, "graph", required=True),
+        _entry("CanonicalizeBindings", t.CanonicalizeBindings, "graph", 1),
+        _entry("FoldConstant", t.FoldConstant, "graph", 1),
+        *_edgec_graph_passes(),
+        _entry("DeadCodeElimination", t.DeadCodeElimination, "graph", 1),
+    ]
+    # -- layout ------------------------------------------------------------------------------
+    if options.layout != "NCHW":
+        entries += _layout_passes(options.layout)
+    entries += [
+        # -- lower ---------------------------------------------------------------------------
+        _entry("DispatchSampling", relax.backend.DispatchSampling, "lower", required=True),
+        _entry("DispatchSortScan", relax.backend.DispatchSortScan, "lower", required=True),
+        _entry("LegalizeOps", t.LegalizeOps, "lower", required=True),
+        _entry("AnnotateTIROpPattern", t.AnnotateTIROpPattern, "lower", 1),
+        _entry("FoldConstantTIR", t.FoldConstant, "lower", 1),
+        _entry("FuseOps", lambda: _fuse_ops(options.fuse_max_depth), "lower", 1),
+        _entry("FuseTIR", t.FuseTIR, "lower", 1),
+        # -- finalize (Relax VM lowering) ----------------------------------------------------
+        _entry("RewriteDataflowReshape", t.RewriteDataflowReshape, "finalize", required=True),
+        _entry("ToNonDataflow", t.ToNonDataflow, "finalize", required=True),
+        _entry("RemovePurityChecking", t.RemovePurityChecking, "finalize", required=True),
+        _entry("CallTIRRewrite", t.CallTIRRewrite, "finalize", required=True),
+        _entry("StaticPlanBlockMemory", t.StaticPlanBlockMemory, "finalize", required=True),
+        _entry("LowerAllocTensor", t.LowerAllocTensor, "finalize", required=True),
+        _entry("KillAfterLastUse", t.KillAfterLastUse, "finalize", required=True),
+        _entry("LowerRuntimeBuiltin", t.LowerRuntimeBuiltin, "finalize", required=True),
+        _entry("ComputePrimValue", t.ComputePrimValue, "finalize", required=True),
+        _entry("VMShapeLower", t.VMShapeLower, "finalize", required=True),
+        _entry("AttachGlobalSymbol", t.AttachGlobalSymbol, "finalize", required=True),
+    ]
+    return entries
+
+
+def pass_names(options: PipelineOptions | None = None) -> list[str]:
+    """Every pass name the pipeline can contain (in order, once each)."""
+    options = options or PipelineOptions(layout="NHWC")
+    names: list[str] = []
+    for entry in _all_passes(options):
+        if entry.name not in names:
+            names.append(entry.name)
+    return names
 
 
 def build_pipeline(options: PipelineOptions) -> list[PassEntry]:
     """The ordered passes for ``options``; unknown or required pass names are errors."""
     if not 0 <= options.opt_level <= 3:
         raise OptionError(f"optimization level -O{options.opt_level} does not exist; use -O0..-O3")
-    entries = _all_passes()
-    by_name = {e.name: e for e in entries}
+    if options.layout not in LAYOUTS:
+        raise OptionError(f"layout '{options.layout}' is not one of {', '.join(LAYOUTS)}")
+    entries = _all_passes(options)
+    every = _all_passes(dataclasses.replace(options, layout="NHWC"))
+    by_name = {e.name: e for e in every}
     for name in sorted(options.disabled_passes):
         if name not in by_name:
+            optional = sorted({e.name for e in every if not e.required})
             raise OptionError(f"--disable-pass {name}: no such pass; passes are "
-                             f"{', '.join(e.name for e in entries if not e.required)}")
+                              f"{', '.join(optional)}")
         if by_name[name].required:
             raise OptionError(f"--disable-pass {name}: this pass is required to produce code "
-                             "and cannot be turned off")
+                              "and cannot be turned off")
     return [e for e in entries
             if e.min_opt_level <= options.opt_level and e.name not in options.disabled_passes]

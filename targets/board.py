@@ -16,7 +16,9 @@ Schema (unknown keys and wrong types are errors naming the file):
   ("wheels": TVM's PyPI wheels for that architecture; "source": TVM's runtime cross-compiled from
   the sources its wheel ships, for architectures PyPI has no wheels for).
 - ``[memory]`` (optional): ``ram_kb``, ``flash_kb``.
-- ``[pipeline]``: ``opt_level`` (0..3), ``disabled_passes`` (list of pass names).
+- ``[pipeline]``: ``opt_level`` (0..3), ``disabled_passes`` (list of pass names), ``layout``
+  (conv2d data layout at -O3: "NCHW" or "NHWC"), ``fuse_max_depth`` (cap on operators per fused
+  kernel; 0 = TVM's default).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class Memory:
 class PipelineDefaults:
     opt_level: int = 3
     disabled_passes: tuple[str, ...] = ()
+    layout: str = "NCHW"
+    fuse_max_depth: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +108,10 @@ def board_from_dict(data: dict[str, Any], source: str) -> Board:
         raise BoardFileError(f"board file '{source}': [target] needs a 'kind' (e.g. \"llvm\")")
     if not 0 <= board.pipeline.opt_level <= 3:
         raise BoardFileError(f"board file '{source}': pipeline.opt_level must be 0..3")
+    if board.pipeline.layout not in ("NCHW", "NHWC"):
+        raise BoardFileError(f"board file '{source}': pipeline.layout must be NCHW or NHWC")
+    if board.pipeline.fuse_max_depth < 0:
+        raise BoardFileError(f"board file '{source}': pipeline.fuse_max_depth must be >= 0")
     if board.emulator and board.emulator.python_runtime not in PYTHON_RUNTIMES:
         raise BoardFileError(f"board file '{source}': emulator.python_runtime must be one of "
                              f"{', '.join(PYTHON_RUNTIMES)}")

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgec.artifact import load
-    from edgec.interface.compile_report import format_size
+    from edgec.interface.compile_report import format_size, stats_lines
 
     artifact = load(args.artifact)
     m = artifact.manifest
@@ -43,14 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if m.pipeline.get("disabled"):
         print(f"disabled   {', '.join(m.pipeline['disabled'])}")
     if stats:
-        before, after = stats.get("before", {}), stats.get("after", {})
-        print(f"operators  ONNX {stats.get('onnx_nodes')} nodes "
-              f"({stats.get('onnx_nodes_after_cleanup')} after folding), "
-              f"{before.get('relax_ops')} Relax ops -> {after.get('kernels')} kernels")
-        print(f"weights    {format_size(before.get('weight_bytes', 0))} -> "
-              f"{format_size(after.get('weight_bytes', 0))}")
-        print(f"memory     {format_size(stats.get('activation_bytes', 0))} activations "
-              "(static plan)")
+        for line in stats_lines(stats):
+            print(line)
     for name, entry in sorted(m.files.items()):
         print(f"file       {name}  {format_size(entry.size)}  sha256 {entry.sha256}")
     return 0

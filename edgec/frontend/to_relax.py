@@ -11,6 +11,7 @@ import tvm
 from tvm import relax
 
 from edgec.errors import InternalError
+from edgec.frontend.opset import model_opset
 from edgec.signature import TensorSpec
 
 logger = logging.getLogger(__name__)
@@ -19,14 +20,13 @@ logger = logging.getLogger(__name__)
 def import_to_relax(model: onnx.ModelProto, inputs: Sequence[TensorSpec],
                     origin: str) -> tuple[tvm.IRModule, list[TensorSpec]]:
     """Return the Relax module (weights bound as constants) and the output specs."""
-    from tvm.relax.frontend.onnx import from_onnx
-
     shape_dict = {s.name: list(s.shape) for s in inputs}
     dtype_dict = {s.name: s.dtype for s in inputs}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            mod = from_onnx(model, shape_dict=shape_dict, dtype_dict=dtype_dict)
+            mod = _importer(shape_dict, dtype_dict).from_onnx(model.graph,
+                                                             model_opset(model))
         except Exception as err:
             raise InternalError(
                 f"TVM's ONNX importer failed on model '{origin}' after edgec's clean-up: "
@@ -35,6 +35,24 @@ def import_to_relax(model: onnx.ModelProto, inputs: Sequence[TensorSpec],
         logger.debug("importer: %s", warning.message)
     outputs = _output_specs(mod, model, origin)
     return mod, outputs
+
+
+def _importer(shape_dict, dtype_dict):
+    """TVM's ONNX importer, with edgec's converters (``converters.py``) tried first."""
+    from tvm.relax.frontend.onnx.onnx_frontend import ONNXGraphImporter
+
+    from edgec.frontend.converters import CONVERTERS
+
+    class EdgecImporter(ONNXGraphImporter):
+        def _convert_operator(self, op_name, inputs, attrs, opset):
+            converter = CONVERTERS.get(op_name)
+            if converter is not None:
+                result = converter(self.bb, inputs, attrs, opset)
+                if result is not None:
+                    return self.bb.normalize(result)
+            return super()._convert_operator(op_name, inputs, attrs, opset)
+
+    return EdgecImporter(shape_dict, dtype_dict)
 
 
 def _output_specs(mod: tvm.IRModule, model: onnx.ModelProto, origin: str) -> list[TensorSpec]:

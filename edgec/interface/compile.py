@@ -21,11 +21,12 @@ from edgec.artifact.manifest import Manifest
 from edgec.artifact.package import file_entry
 from edgec.build.codegen import LIBRARY_NAME, build_library, find_compiler
 from edgec.build.pass_runner import run_pipeline
-from edgec.build.stats import MemoryPlan, memory_plan, module_stats
+from edgec.build.snapshot import Observer, baseline
 from edgec.errors import OptionError
 from edgec.frontend import ModelSource, import_onnx, parse_shape_specs
 from edgec.interface.compile_report import CompileReport
 from edgec.passes.pipeline import PipelineOptions, build_pipeline
+from edgec.passes.rewrite_log import collecting
 from edgec.targets import Board, resolve_target
 
 logger = logging.getLogger(__name__)
@@ -53,27 +54,25 @@ def compile(  # noqa: A001 - the public name users expect
     board = resolved.board
     find_compiler(board.toolchain, board.name)  # fail before the slow part
     shapes = _shape_map(input_shapes)
+    import edgec.passes.ops  # noqa: F401  (registers edgec's operators before import)
 
     imported = import_onnx(model, shapes)
     t_import = time.perf_counter()
 
     level = board.pipeline.opt_level if opt_level is None else int(opt_level)
-    options = PipelineOptions(opt_level=level, disabled_passes=frozenset(
-        set(board.pipeline.disabled_passes) | set(disabled_passes)))
+    options = PipelineOptions(
+        opt_level=level,
+        disabled_passes=frozenset(set(board.pipeline.disabled_passes) | set(disabled_passes)),
+        layout=board.pipeline.layout, fuse_max_depth=board.pipeline.fuse_max_depth)
     entries = build_pipeline(options)
-    before = module_stats(imported.mod)
-    snapshots: dict[str, object] = {}
-
-    def observe(entry, mod):
-        if entry.phase in ("graph", "lower"):
-            snapshots["lowered"] = mod
-        if entry.name == "StaticPlanBlockMemory":
-            snapshots["memory"] = memory_plan(mod)
-
     tvm_target = resolved.tvm_target()
-    mod, timings = run_pipeline(imported.mod, entries, tvm_target,
-                                dump_dir=Path(dump_ir) if dump_ir else None, on_pass=observe)
-    after = module_stats(snapshots.get("lowered", mod))
+    before = baseline(imported.mod, tvm_target)
+    observer = Observer()
+    with collecting() as rewrites:
+        mod, timings = run_pipeline(imported.mod, entries, tvm_target,
+                                    dump_dir=Path(dump_ir) if dump_ir else None,
+                                    on_pass=observer)
+    after = observer.snapshot(mod)
     t_pipeline = time.perf_counter()
 
     library = build_library(mod, tvm_target, board.toolchain, board.name)
@@ -83,7 +82,7 @@ def compile(  # noqa: A001 - the public name users expect
         model=imported.name, board=board.name, target=resolved.target,
         onnx_nodes=sum(imported.onnx_ops.values()), onnx_nodes_cleaned=imported.cleanup.nodes_after,
         opset=imported.opset.describe(), before=before, after=after,
-        memory=snapshots.get("memory", MemoryPlan()), pass_timings=timings,
+        rewrites=dict(sorted(rewrites.items())), pass_timings=timings,
         seconds={"import": t_import - start, "pipeline": t_pipeline - t_import,
                  "codegen": t_codegen - t_pipeline, "total": t_codegen - start},
         library_bytes=len(library))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from edgec.build.pass_runner import PassTiming
-from edgec.build.stats import MemoryPlan, ModuleStats
+from edgec.build.snapshot import Snapshot
 
 
 @dataclasses.dataclass
@@ -16,9 +16,9 @@ class CompileReport:
     onnx_nodes: int
     onnx_nodes_cleaned: int
     opset: str
-    before: ModuleStats
-    after: ModuleStats
-    memory: MemoryPlan
+    before: Snapshot                   # the imported model at -O0
+    after: Snapshot                    # after the pipeline
+    rewrites: dict[str, int]           # rule -> count, from edgec's passes
     pass_timings: list[PassTiming]
     seconds: dict[str, float]          # import, pipeline, codegen, total
     library_bytes: int
@@ -27,10 +27,9 @@ class CompileReport:
         return {
             "onnx_nodes": self.onnx_nodes,
             "onnx_nodes_after_cleanup": self.onnx_nodes_cleaned,
-            "before": {"relax_ops": self.before.relax_ops, "weight_bytes": self.before.weight_bytes},
-            "after": {"relax_ops": self.after.relax_ops, "kernels": self.after.kernels,
-                      "weight_bytes": self.after.weight_bytes},
-            "activation_bytes": self.memory.peak_bytes,
+            "before": self.before.to_json(),
+            "after": self.after.to_json(),
+            "rewrites": self.rewrites,
             "library_bytes": self.library_bytes,
         }
 
@@ -43,22 +42,49 @@ class CompileReport:
         return [
             f"model      {self.model} ({self.opset})",
             f"target     {self.board}: {target}",
-            f"ONNX       {self.onnx_nodes} nodes, {self.onnx_nodes_cleaned} after constant folding",
-            f"operators  {self.before.relax_ops} Relax ops -> {self.after.kernels} kernels",
-            f"weights    {_size(self.before.weight_bytes)} -> {_size(self.after.weight_bytes)}",
-            f"memory     {_size(self.memory.peak_bytes)} activations (static plan)",
-            f"library    {_size(self.library_bytes)}",
+            *stats_lines(self.stats_json()),
+            f"library    {format_size(self.library_bytes)}",
             f"time       {s['total']:.1f} s (import {s['import']:.1f}, passes {s['pipeline']:.1f}, "
             f"codegen {s['codegen']:.1f})",
         ]
 
 
-def _size(n: int) -> str:
+def stats_lines(stats: dict) -> list[str]:
+    """The before -> after lines, from the manifest's ``stats`` (so inspect prints the same)."""
+    before, after = stats.get("before", {}), stats.get("after", {})
+    lines = [
+        f"ONNX       {stats.get('onnx_nodes')} nodes, {stats.get('onnx_nodes_after_cleanup')} "
+        "after constant folding",
+        f"operators  {before.get('relax_ops')} -> {after.get('relax_ops')} Relax ops",
+        f"kernels    {before.get('kernels')} -> {after.get('kernels')}",
+        f"weights    {format_size(before.get('weight_bytes', 0))} -> "
+        f"{format_size(after.get('weight_bytes', 0))}",
+        f"memory     {format_size(before.get('activation_bytes', 0))} -> "
+        f"{format_size(after.get('activation_bytes', 0))} activations (static plan)",
+    ]
+    rewrites = stats.get("rewrites") or {}
+    if rewrites:
+        items = [f"{rule} x{count}" for rule, count in rewrites.items()]
+        lines.append("rewrites   " + _wrap(items))
+    return lines
+
+
+def _wrap(items: list[str], width: int = 88) -> str:
+    lines, current = [], ""
+    for item in items:
+        piece = item if not current else current + ", " + item
+        if len(piece) > width and current:
+            lines.append(current + ",")
+            current = item
+        else:
+            current = piece
+    lines.append(current)
+    return "\n           ".join(lines)
+
+
+def format_size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
-
-
-format_size = _size

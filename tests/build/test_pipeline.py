@@ -13,11 +13,16 @@ from edgec.runtime.inputs import random_inputs
 
 
 def test_levels_nest():
-    names = {level: [e.name for e in build_pipeline(PipelineOptions(opt_level=level))]
+    names = {level: [e.name for e in build_pipeline(PipelineOptions(opt_level=level,
+                                                                     layout="NHWC"))]
              for level in range(4)}
     assert set(names[0]) <= set(names[1]) <= set(names[2]) <= set(names[3])
     assert "FuseOps" not in names[0] and "FuseOps" in names[1]
-    assert names[3] == [n for n in pass_names() if n in names[3]]  # order kept
+    assert "RecognizeActivations" not in names[1] and "RecognizeActivations" in names[2]
+    assert "ConvertLayout" not in names[2] and "ConvertLayout" in names[3]
+    nchw = [e.name for e in build_pipeline(PipelineOptions(opt_level=3, layout="NCHW"))]
+    assert "ConvertLayout" not in nchw  # a board that keeps NCHW has no layout phase
+    assert [n for n in pass_names() if n in names[3]] == list(dict.fromkeys(names[3]))
 
 
 def test_disable_pass_and_errors():
@@ -47,7 +52,7 @@ def test_fusion_reduces_kernels_and_keeps_values(digits_model, tmp_path):
     assert dumps[0] == "000-input.py"
     assert len(dumps) == len(o3.manifest.pipeline["passes"]) + 1
     assert any("FuseOps" in d for d in dumps)
-    assert {t.name for t in o3.report.pass_timings} == set(o3.manifest.pipeline["passes"])
+    assert [t.name for t in o3.report.pass_timings] == o3.manifest.pipeline["passes"]
 
 
 def test_report_counts(digits_model):
@@ -57,6 +62,13 @@ def test_report_counts(digits_model):
     # 3 conv weights + biases, 2 batch norms, the dense layer: all kept as constants.
     params = (16 * 9 + 16) + (32 * 16 * 9 + 32) + (64 * 32 * 9 + 64) + (10 * 64 + 10)
     assert report.before.weight_bytes >= params * 4
-    assert report.memory.peak_bytes > 0
+    assert report.before.activation_bytes > report.after.activation_bytes > 0
+    assert report.before.kernels > report.after.kernels > 0
+    assert report.before.relax_ops > report.after.relax_ops
+    # Both batch norms fold into their convolutions.
+    assert report.rewrites["fold conv2d+multiply"] == 2
+    assert "nn.batch_norm" in report.before.op_histogram
+    assert "multiply" not in report.after.op_histogram
     stats = artifact.manifest.stats
-    assert stats["after"]["kernels"] == report.after.kernels > 0
+    assert stats["after"]["kernels"] == report.after.kernels
+    assert stats["rewrites"] == report.rewrites

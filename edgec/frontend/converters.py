@@ -1,0 +1,51 @@
+"""edgec's own ONNX -> Relax converters, consulted before TVM's importer table.
+
+Each returns a Relax expression, or None to let TVM's converter handle the node.
+
+- ``Clip`` with constant bounds becomes one ``R.clip`` (TVM emits two opaque TE kernels,
+  ``maximum`` then ``minimum``, which no Relax pattern can see through; activation recognition
+  and quantization need to see the clip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from tvm import relax
+
+Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
+
+
+def _scalar_constant(expr) -> float | None:
+    if expr is None:
+        return None
+    value = getattr(expr, "value", None)
+    if value is None or not hasattr(value, "numpy"):
+        return None
+    array = value.numpy()
+    if array.size != 1:
+        return None
+    return float(array.reshape(()))
+
+
+def convert_clip(bb: relax.BlockBuilder, inputs: Sequence, attr: dict, opset: int):
+    x = inputs[0]
+    dtype = str(x.ty.dtype)
+    if not dtype.startswith("float"):
+        return None
+    if opset < 11:
+        low, high = attr.get("min", -np.inf), attr.get("max", np.inf)
+    else:
+        given = list(inputs) + [None, None]
+        low_expr, high_expr = given[1], given[2]
+        low = -np.inf if low_expr is None else _scalar_constant(low_expr)
+        high = np.inf if high_expr is None else _scalar_constant(high_expr)
+        if low is None or high is None or np.isnan(low) or np.isnan(high):
+            return None  # computed or NaN bounds: TVM's converter handles those
+    if low == -np.inf and high == np.inf:
+        return x
+    return relax.op.clip(x, float(low), float(high))
+
+
+CONVERTERS: dict[str, Converter] = {"Clip": convert_clip}

@@ -1,0 +1,75 @@
+"""Facts about a Relax function's bindings that rewrites need before they may fuse values:
+which variable a value is bound to, how many times each variable is used, and the NumPy value
+of a constant.
+
+Relax expressions overload ``==``, so objects are keyed by their handle (``__chandle__``).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import tvm
+from tvm import relax
+
+
+def key(obj) -> int:
+    return obj.__chandle__()
+
+
+class Bindings:
+    """Binding facts of one function, computed once per rewrite round."""
+
+    def __init__(self, func: relax.Function):
+        self.var_of: dict[int, relax.Var] = {}
+        self.value_of: dict[int, relax.Expr] = {}
+        self.uses: collections.Counter = collections.Counter()
+        for var, value in relax.analysis.get_var2val(func).items():
+            self.var_of[key(value)] = var
+            self.value_of[key(var)] = value
+
+        self._count(func.body)
+
+    def _count(self, expr) -> None:
+        """Count every occurrence of every variable (a node used twice counts twice)."""
+        if isinstance(expr, relax.Var):
+            self.uses[key(expr)] += 1
+        elif isinstance(expr, relax.Call):
+            for arg in expr.args:
+                self._count(arg)
+        elif isinstance(expr, relax.Tuple):
+            for field in expr.fields:
+                self._count(field)
+        elif isinstance(expr, relax.TupleGetItem):
+            self._count(expr.tuple_value)
+        elif isinstance(expr, relax.SeqExpr):
+            for block in expr.blocks:
+                for binding in block.bindings:
+                    self._count(binding.value)
+            self._count(expr.body)
+        elif isinstance(expr, relax.If):
+            self._count(expr.cond)
+            self._count(expr.true_branch)
+            self._count(expr.false_branch)
+
+    def use_count(self, value: relax.Expr) -> int:
+        """Uses of the variable ``value`` is bound to (0 for a value bound to no variable)."""
+        var = self.var_of.get(key(value))
+        if var is None:
+            return 0
+        return self.uses[key(var)]
+
+    def single_use(self, value: relax.Expr) -> bool:
+        return self.use_count(value) == 1
+
+
+def constant_array(expr) -> np.ndarray | None:
+    """The value of a Relax tensor constant, or None."""
+    if isinstance(expr, tvm.ir.expr.GenericConst) and hasattr(expr.value, "numpy"):
+        return expr.value.numpy()
+    return None
+
+
+def make_constant(array: np.ndarray, dtype: str) -> relax.Expr:
+    return relax.const(np.ascontiguousarray(array.astype(dtype)), dtype)
