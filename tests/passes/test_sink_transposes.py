@@ -1,0 +1,117 @@
+"""SinkTransposes: layout changes leave no transpose pair behind."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tvm
+from tvm.script import ir as I
+from tvm.script import relax as R
+
+from edgec.passes.sink_transposes import SinkTransposes
+from tests.passes.conftest import assert_same_values
+
+SCALE = np.arange(1, 9, dtype="float32").reshape(1, 8, 1, 1)
+SHIFT = np.ones((1,), "float32")
+
+
+@I.ir_module
+class Before:
+    @R.function
+    def main(x: R.Tensor((1, 4, 4, 8), "float32")):
+        with R.dataflow():
+            a = R.permute_dims(x, axes=[0, 3, 1, 2])
+            b = R.multiply(R.const(SCALE), a)
+            c = R.edgec.hard_swish(b)
+            d = R.add(c, R.const(SHIFT))
+            e = R.mean(d, axis=[2, 3], keepdims=True)
+            f = R.permute_dims(e, axes=[0, 2, 3, 1])
+            R.output(f)
+        return f
+
+
+@I.ir_module
+class Expected:
+    @R.function
+    def main(x: R.Tensor((1, 4, 4, 8), "float32")):
+        with R.dataflow():
+            b = R.multiply(R.const(SCALE.reshape(1, 1, 1, 8)), x)
+            c = R.edgec.hard_swish(b)
+            d = R.add(c, R.const(SHIFT.reshape(1, 1, 1, 1)))
+            e = R.mean(d, axis=[1, 2], keepdims=True)
+            R.output(e)
+        return e
+
+
+def test_transposes_sink_and_cancel(apply):
+    after, log = apply(SinkTransposes(), Before)
+    tvm.ir.assert_structural_equal(after, Expected)
+    assert log == {"sink permute_dims": 4, "simplify cancelled permute_dims pair": 1}
+    assert_same_values(Before, after, (1, 4, 4, 8))
+
+
+def test_shared_transpose_is_not_duplicated(apply):
+    @I.ir_module
+    class Shared:
+        @R.function
+        def main(x: R.Tensor((1, 4, 4, 8), "float32")):
+            with R.dataflow():
+                a = R.permute_dims(x, axes=[0, 3, 1, 2])
+                b = R.multiply(a, R.const(SCALE))
+                c = R.nn.relu(a)
+                R.output(b, c)
+            return (b, c)
+
+    after, log = apply(SinkTransposes(), Shared)
+    assert log == {}
+    tvm.ir.assert_structural_equal(after, Shared)
+
+
+def test_idempotent(apply):
+    once, _ = apply(SinkTransposes(), Before)
+    twice, log = apply(SinkTransposes(), once)
+    assert log == {}
+    tvm.ir.assert_structural_equal(once, twice)
+
+
+def _transpose_pairs(ir_text: str) -> tuple[int, int]:
+    """(permute_dims count, permute_dims applied to another permute_dims's result)."""
+    import re
+
+    defined = {}
+    for line in ir_text.splitlines():
+        match = re.match(r"\s*(\w+)(?::[^=]*)? = R\.permute_dims\((\w+)", line)
+        if match:
+            defined[match.group(1)] = match.group(2)
+    pairs = sum(1 for arg in defined.values() if arg in defined)
+    return len(defined), pairs
+
+
+@pytest.mark.parametrize("name", ["det", "cls"])
+def test_nhwc_pipeline_on_real_models(paddleocr_models, name, tmp_path):
+    """The NHWC layout phase (as on ARM boards) run on this machine: values hold, and no
+    transpose is left next to its inverse."""
+    import edgec
+    from edgec.reference import OrtReference, compare_outputs
+    from edgec.runtime.inputs import random_inputs
+    from edgec.targets import get_board
+    from tests.conftest import PADDLEOCR
+
+    host = get_board("host")
+    nhwc = dataclasses.replace(host, pipeline=dataclasses.replace(host.pipeline, layout="NHWC"))
+    artifact = edgec.compile(paddleocr_models[name], nhwc,
+                             input_shapes={"x": PADDLEOCR[name][1]}, dump_ir=tmp_path)
+    assert "ConvertLayout" in artifact.manifest.pipeline["passes"]
+    inputs = random_inputs(artifact.signature, seed=2)
+    result = compare_outputs(artifact.run(inputs), OrtReference(paddleocr_models[name]).run(inputs),
+                             atol=1e-4, rtol=0)
+    assert result.passed, result.max_abs
+    last_layout = sorted(p for p in tmp_path.iterdir() if "-layout-" in p.name)[-1]
+    text = last_layout.read_text()
+    transposes, pairs = _transpose_pairs(text)
+    assert pairs == 0
+    # What remains sits at real boundaries: the model input and output, operators with no
+    # NHWC form (conv2d_transpose), tensors shared by several consumers.
+    assert transposes <= 8 < text.count("R.nn.conv2d(")
