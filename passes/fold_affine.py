@@ -26,17 +26,14 @@ and fusion.
 from __future__ import annotations
 
 import dataclasses
-import logging
-
 import numpy as np
 import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
 from edgec.passes.bindings import Bindings, constant_array, make_constant
+from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
-
-logger = logging.getLogger(__name__)
 
 _MAX_ROUNDS = 16
 
@@ -200,25 +197,11 @@ class FoldAffineIntoConv:
     """See the module docstring."""
 
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        total = 0
-        updates = {}
-        for gvar, func in mod.functions_items():
-            if not isinstance(func, relax.Function):
-                continue
-            for _ in range(_MAX_ROUNDS):
-                rewriter = _Rewriter(func)
-                new = rewrite_call(rewriter.pattern, rewriter, func)
-                total += rewriter.folded
-                for rule, count in rewriter.by_op.items():
-                    record(f"fold {rule}", count)
-                if rewriter.folded == 0:
-                    break
-                func = new
-            updates[gvar] = func
-        if not total:
-            return mod
-        mod = mod.clone()
-        for gvar, func in updates.items():
-            mod[gvar] = func
-        logger.info("FoldAffineIntoConv: %d scale/shift steps folded", total)
-        return relax.transform.DeadCodeElimination()(mod)
+        def one_round(func):
+            rewriter = _Rewriter(func)
+            func = rewrite_call(rewriter.pattern, rewriter, func)
+            for rule, count in rewriter.by_op.items():
+                record(f"fold {rule}", count)
+            return func, rewriter.folded
+
+        return rewrite_until_stable(mod, one_round, _MAX_ROUNDS)

@@ -20,17 +20,14 @@ adds it then merges with).
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
 from edgec.passes.bindings import Bindings, constant_array, make_constant
+from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
-
-logger = logging.getLogger(__name__)
 
 _MAX_ROUNDS = 8
 
@@ -77,15 +74,13 @@ class _Rewriter:
         pre = m[self.pre]
         if not self.bindings.single_use(pre):
             return orig
-        inner_scale = None
         if pre.op.name == "relax.add":
+            # x * s + t: the multiply must feed only the add, or it would be computed twice
             inner = self._value(pre.args[0] if constant_array(pre.args[1]) is not None
                                 else pre.args[1])
-            if isinstance(inner, relax.Call) and inner.op.name == "relax.multiply" and \
-                    self.s in m:
-                if not self.bindings.single_use(inner):
-                    return orig
-                inner_scale = m[self.s]
+            if isinstance(inner, relax.Call) and getattr(inner.op, "name", "") == \
+                    "relax.multiply" and not self.bindings.single_use(inner):
+                return orig
         x = m[self.x]
         in_shape = [int(d) for d in x.ty.shape.values]
         weight = constant_array(m[self.w]).astype(np.float64)
@@ -155,22 +150,8 @@ class FoldInputAffine:
     """See the module docstring."""
 
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        updates = {}
-        for gvar, func in mod.functions_items():
-            if not isinstance(func, relax.Function):
-                continue
-            changed = False
-            for _ in range(_MAX_ROUNDS):
-                rewriter = _Rewriter(func)
-                func = rewrite_call(rewriter.pattern, rewriter, func)
-                if not rewriter.count:
-                    break
-                changed = True
-            if changed:
-                updates[gvar] = func
-        if not updates:
-            return mod
-        mod = mod.clone()
-        for gvar, func in updates.items():
-            mod[gvar] = func
-        return relax.transform.DeadCodeElimination()(mod)
+        def one_round(func):
+            rewriter = _Rewriter(func)
+            return rewrite_call(rewriter.pattern, rewriter, func), rewriter.count
+
+        return rewrite_until_stable(mod, one_round, _MAX_ROUNDS)

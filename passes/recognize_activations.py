@@ -23,20 +23,17 @@ pattern matches.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from collections.abc import Callable
 
-import numpy as np
 import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
 from edgec.passes import ops
 from edgec.passes.bindings import constant_array
+from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
-
-logger = logging.getLogger(__name__)
 
 _ROUNDS = 4
 
@@ -203,26 +200,14 @@ class RecognizeActivations:
 
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         rules = _rules()
-        updates = {}
-        for gvar, func in mod.functions_items():
-            if not isinstance(func, relax.Function):
-                continue
-            changed = False
-            for _ in range(_ROUNDS):
-                round_changed = False
-                for rule in rules:
-                    applier = _Applier(rule)
-                    func = rewrite_call(rule.pattern, applier, func)
-                    if applier.count:
-                        record(f"activation {rule.name}", applier.count)
-                        round_changed = changed = True
-                if not round_changed:
-                    break
-            if changed:
-                updates[gvar] = func
-        if not updates:
-            return mod
-        mod = mod.clone()
-        for gvar, func in updates.items():
-            mod[gvar] = func
-        return relax.transform.DeadCodeElimination()(mod)
+
+        def one_round(func):
+            total = 0
+            for rule in rules:
+                applier = _Applier(rule)
+                func = rewrite_call(rule.pattern, applier, func)
+                record(f"activation {rule.name}", applier.count)
+                total += applier.count
+            return func, total
+
+        return rewrite_until_stable(mod, one_round, _ROUNDS)

@@ -23,6 +23,7 @@ from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
 from edgec.passes.bindings import constant_array
+from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
 
 _ROUNDS = 4
@@ -140,25 +141,14 @@ class SimplifyOps:
     """See the module docstring."""
 
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        updates = {}
-        for gvar, func in mod.functions_items():
-            if not isinstance(func, relax.Function):
-                continue
-            changed = False
-            for _ in range(_ROUNDS):
-                round_count = 0
-                for pattern, rewrite in _rules():
-                    applier = _Applier(rewrite)
-                    func = rewrite_call(pattern, applier, func)
-                    round_count += applier.count
-                if not round_count:
-                    break
-                changed = True
-            if changed:
-                updates[gvar] = func
-        if not updates:
-            return mod
-        mod = mod.clone()
-        for gvar, func in updates.items():
-            mod[gvar] = func
-        return relax.transform.DeadCodeElimination()(mod)
+        rules = _rules()
+
+        def one_round(func):
+            total = 0
+            for pattern, rewrite in rules:
+                applier = _Applier(rewrite)
+                func = rewrite_call(pattern, applier, func)
+                total += applier.count
+            return func, total
+
+        return rewrite_until_stable(mod, one_round, _ROUNDS)
