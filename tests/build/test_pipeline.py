@@ -71,3 +71,20 @@ def test_report_counts(digits_model):
     stats = artifact.manifest.stats
     assert stats["after"]["kernels"] == report.after.kernels
     assert stats["rewrites"] == report.rewrites
+
+
+def test_board_caps_fused_group_depth(digits_model):
+    import dataclasses
+
+    from edgec.targets import get_board
+
+    host = get_board("host")
+    shallow = dataclasses.replace(host, pipeline=dataclasses.replace(host.pipeline,
+                                                                      fuse_max_depth=1))
+    shapes = {"input": (1, 1, 8, 8)}
+    default = edgec.compile(digits_model, host, input_shapes=shapes)
+    capped = edgec.compile(digits_model, shallow, input_shapes=shapes)
+    assert capped.report.after.kernels > default.report.after.kernels
+    inputs = random_inputs(default.signature)
+    np_out = [a.run(inputs)["logits"] for a in (default, capped)]
+    assert abs(np_out[0] - np_out[1]).max() < 1e-5

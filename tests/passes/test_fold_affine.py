@@ -124,3 +124,16 @@ def test_real_models_match_onnxruntime(paddleocr_models, name):
     without = compile_and_check(paddleocr_models[name], name, disabled=("FoldAffineIntoConv",))
     assert with_pass.report.rewrites.get("fold conv2d+multiply", 0) > 10
     assert with_pass.report.after.relax_ops < without.report.after.relax_ops
+
+
+def test_digits_model_batch_norms_fold(digits_model, digits_test_set):
+    import edgec
+    from edgec.reference import OrtReference, compare_outputs
+
+    images, labels = digits_test_set
+    artifact = edgec.compile(digits_model, "host", input_shapes={"input": images.shape})
+    assert artifact.report.rewrites["fold conv2d+divide"] == 2  # both batch norms
+    got = artifact.run({"input": images})
+    want = OrtReference(digits_model).run({"input": images})
+    assert compare_outputs(got, want, atol=1e-4, rtol=0).passed
+    assert (got["logits"].argmax(1) == labels).mean() > 0.95

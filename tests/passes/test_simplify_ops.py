@@ -73,3 +73,12 @@ def test_idempotent(apply):
     twice, log = apply(SimplifyOps(), once)
     assert log == {}
     tvm.ir.assert_structural_equal(once, twice)
+
+
+def test_real_models_match_onnxruntime(paddleocr_models):
+    from tests.passes.model_check import compile_and_check
+
+    with_pass = compile_and_check(paddleocr_models["rec"], "rec")
+    without = compile_and_check(paddleocr_models["rec"], "rec", disabled=("SimplifyOps",))
+    assert any(rule.startswith("simplify ") for rule in with_pass.report.rewrites)
+    assert with_pass.report.after.relax_ops < without.report.after.relax_ops
