@@ -106,6 +106,12 @@ def _fuse_ops(max_depth: int) -> tvm.transform.Pass:
     return fuse
 
 
+def _default_schedules() -> tvm.transform.Pass:
+    from edgec.passes.default_schedules import DefaultSchedules
+
+    return DefaultSchedules()
+
+
 def _all_passes(options: PipelineOptions) -> list[PassEntry]:
     t = relax.transform
     entries = [
@@ -128,6 +134,7 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         _entry("FoldConstantTIR", t.FoldConstant, "lower", 1),
         _entry("FuseOps", lambda: _fuse_ops(options.fuse_max_depth), "lower", 1),
         _entry("FuseTIR", t.FuseTIR, "lower", 1),
+        _entry("DefaultSchedules", _default_schedules, "lower", 2),
         # -- finalize (Relax VM lowering) ----------------------------------------------------
         _entry("RewriteDataflowReshape", t.RewriteDataflowReshape, "finalize", required=True),
         _entry("ToNonDataflow", t.ToNonDataflow, "finalize", required=True),

@@ -1,0 +1,143 @@
+"""TiledReduction: the default CPU schedule for a kernel built around one reduction (conv2d,
+depthwise and 1x1 included, conv2d_transpose, matmul/dense, pooling) with its fused epilogue.
+
+    for tile in parallel(outer spatial tiles):          # cores
+        acc[r][v] = 0                                   # registers (cache_write "local")
+        for reduction axes (input channel, kernel h, w):
+            for i in unroll(r):                         # register block, e.g. output channels
+                for j in vectorize(v):                  # SIMD lanes along the output's last axis
+                    acc[i][j] += a[...] * b[...]
+        out[tile] = epilogue(acc)                       # bias, activation, residual: inlined
+
+``v`` is the SIMD width in elements (AVX-512 16, AVX2 8, NEON 4) or the largest divisor of the
+vector axis below it; ``r`` (up to 8) blocks a second spatial axis so each loaded vector feeds r
+FMAs. Injective producers (padding) stay at the root, parallel and vectorized. Refuses (None)
+kernels with zero or several reductions, or an epilogue that is not elementwise on the result.
+"""
+
+from __future__ import annotations
+
+import tvm
+from tvm import s_tir, tirx
+from tvm.s_tir.dlight.analysis import normalize_prim_func
+from tvm.s_tir.dlight.base import ScheduleRule
+from tvm.target import Target
+
+from edgec.schedules.common import (divisor_at_most, extent_of, schedule_injective_block,
+                                    var_of_index)
+from edgec.schedules.target_info import vector_lanes
+
+MAX_REGISTER_BLOCK = 8
+UNROLL_STEP = 64
+
+
+class TiledReduction(ScheduleRule):
+    def apply(self, func: tirx.PrimFunc, target: Target, _tunable: bool):
+        if not isinstance(func, tirx.PrimFunc) or target.kind.name != "llvm":
+            return None
+        try:
+            return self._apply(func, target)
+        except (s_tir.ScheduleError, tvm.error.TVMError):
+            return None  # a shape this rule does not handle: the next rule gets it
+
+    def _apply(self, func: tirx.PrimFunc, target: Target):
+        sch = s_tir.Schedule(func)
+        infos = normalize_prim_func(sch)
+        if not infos:
+            return None
+        reductions = [i for i, info in enumerate(infos) if info.is_reduction()]
+        if len(reductions) != 1:
+            return None
+        index = reductions[0]
+        main = infos[index]
+        if any(it.dom is None for it in main.iters):
+            return None
+        producers, consumers = infos[:index], infos[index + 1:]
+        if any(not info.is_injective() for info in producers + consumers):
+            return None
+        lanes = vector_lanes(target)
+
+        block = main.block_rv
+        spatial = [it for it in main.iters if it.kind == "S"]
+        reduce = [it for it in main.iters if it.kind == "R"]
+        if not spatial or not reduce or any(it.kind not in "SR" for it in main.iters):
+            return None
+        extents = [extent_of(it.dom) for it in main.iters]
+        if any(e is None for e in extents):
+            return None  # symbolic shapes: leave to the fallback
+
+        # Epilogue: elementwise consumers are computed from the accumulator tile; the first one
+        # that is not (a broadcast, as in squeeze-excitation) and all after it stay at the root.
+        writeback = sch.cache_write(block, 0, "local")
+        root_consumers = []
+        for info in consumers:
+            if root_consumers or not _same_domain(info, spatial):
+                root_consumers.append(info)
+                continue
+            try:
+                sch.reverse_compute_inline(info.block_rv)
+            except s_tir.ScheduleError:
+                root_consumers.append(info)
+
+        write_region = sch.get(block).writes[0]
+        last_var = var_of_index(write_region.region[-1].min)
+        vec_axis = next((i for i, it in enumerate(spatial) if it.var.same_as(last_var)), None)
+        if vec_axis is None:
+            vec_axis = len(spatial) - 1
+        vec_extent = extent_of(spatial[vec_axis].dom)
+        vec = divisor_at_most(vec_extent, lanes)
+        if vec < 4 and vec_extent > lanes:
+            vec = lanes  # no good divisor: a masked tail beats scalar code
+
+        # Register block: the largest other spatial axis (output channels for conv2d).
+        candidates = [(extent_of(it.dom), i) for i, it in enumerate(spatial)
+                      if i != vec_axis and extent_of(it.dom) > 1]
+        rb_axis = max(candidates)[1] if candidates else None
+        rb = divisor_at_most(extent_of(spatial[rb_axis].dom), MAX_REGISTER_BLOCK) \
+            if rb_axis is not None else 1
+
+        loops = sch.get_loops(block)
+        s_loops = [loops[i] for i, it in enumerate(main.iters) if it.kind == "S"]
+        r_loops = [loops[i] for i, it in enumerate(main.iters) if it.kind == "R"]
+        vec_outer, vec_inner = sch.split(s_loops[vec_axis], factors=[None, vec])
+        outer = []
+        rb_inner = None
+        for i, loop in enumerate(s_loops):
+            if i == vec_axis:
+                continue
+            if i == rb_axis and rb > 1:
+                rb_outer, rb_inner = sch.split(loop, factors=[None, rb])
+                outer.append(rb_outer)
+            else:
+                outer.append(loop)
+        outer.append(vec_outer)
+        inner = ([rb_inner] if rb_inner is not None else []) + [vec_inner]
+        sch.reorder(*outer, *r_loops, *inner)
+        tile = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+        sch.reverse_compute_at(writeback, tile, preserve_unit_loops=True)
+        # parallel needs the reduction block whole, so before decompose_reduction.
+        sch.parallel(tile)
+        if rb_inner is not None:
+            sch.unroll(rb_inner)
+        sch.vectorize(vec_inner)
+        init = sch.decompose_reduction(block, r_loops[0])
+        init_loops = sch.get_loops(init)
+        if len(init_loops) > 1:
+            sch.vectorize(init_loops[-1])
+        sch.annotate(tile, "pragma_auto_unroll_max_step", UNROLL_STEP)
+        sch.annotate(tile, "pragma_unroll_explicit", 1)
+        # The write-back (with the inlined epilogue): vectorize its innermost loop.
+        wb_loops = sch.get_loops(writeback)[1:]
+        if wb_loops:
+            sch.vectorize(wb_loops[-1])
+
+        for info in producers + root_consumers:
+            schedule_injective_block(sch, info.block_rv, lanes)
+        return sch
+
+
+def _same_domain(info, spatial) -> bool:
+    """An elementwise consumer of the reduction's result: same spatial extents, in order."""
+    extents = [extent_of(it.dom) for it in info.iters]
+    return extents == [extent_of(it.dom) for it in spatial] and info.dom_kind() == \
+        "S" * len(extents)
