@@ -66,19 +66,21 @@ class TiledReduction(ScheduleRule):
         if any(e is None for e in extents):
             return None  # symbolic shapes: leave to the fallback
 
-        # Epilogue: elementwise consumers are computed from the accumulator tile; the first one
-        # that is not (a broadcast, as in squeeze-excitation) and all after it stay at the root.
+        # Epilogue: elementwise consumers are folded into the last one (compute_inline; a value
+        # two of them read is recomputed, which is cheap), and that one is computed from the
+        # accumulator tile (reverse_compute_inline into the write-back). An epilogue that is
+        # not elementwise on the result (a broadcast, as in squeeze-excitation) stays at the root.
         writeback = sch.cache_write(block, 0, "local")
         root_consumers = []
-        for info in consumers:
-            if root_consumers or not _same_domain(info, spatial):
-                root_consumers.append(info)
-                continue
+        if consumers and all(_same_domain(info, spatial) for info in consumers):
             try:
-                sch.reverse_compute_inline(info.block_rv)
+                for info in consumers[:-1]:
+                    sch.compute_inline(info.block_rv)
+                sch.reverse_compute_inline(consumers[-1].block_rv)
             except s_tir.ScheduleError:
-                root_consumers.append(info)
-
+                return None
+        else:
+            root_consumers = consumers
         write_region = sch.get(block).writes[0]
         last_var = var_of_index(write_region.region[-1].min)
         vec_axis = next((i for i, it in enumerate(spatial) if it.var.same_as(last_var)), None)
