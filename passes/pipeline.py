@@ -39,6 +39,7 @@ class PipelineOptions:
     disabled_passes: frozenset[str] = frozenset()
     layout: str = "NCHW"        # conv2d data layout at -O3
     fuse_max_depth: int = 0     # 0: TVM's default fused group depth
+    tuning_records: str = ""    # a MetaSchedule database directory to apply, or ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +107,12 @@ def _fuse_ops(max_depth: int) -> tvm.transform.Pass:
     return fuse
 
 
+def _apply_records(directory: str) -> tvm.transform.Pass:
+    from edgec.passes.apply_tuning_records import ApplyTuningRecords
+
+    return ApplyTuningRecords(directory)
+
+
 def _default_schedules() -> tvm.transform.Pass:
     from edgec.passes.default_schedules import DefaultSchedules
 
@@ -134,6 +141,8 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         _entry("FoldConstantTIR", t.FoldConstant, "lower", 1),
         _entry("FuseOps", lambda: _fuse_ops(options.fuse_max_depth), "lower", 1),
         _entry("FuseTIR", t.FuseTIR, "lower", 1),
+        *([_entry("ApplyTuningRecords", lambda: _apply_records(options.tuning_records),
+                  "lower", 2)] if options.tuning_records else []),
         _entry("DefaultSchedules", _default_schedules, "lower", 2),
         # -- finalize (Relax VM lowering) ----------------------------------------------------
         _entry("RewriteDataflowReshape", t.RewriteDataflowReshape, "finalize", required=True),
@@ -153,7 +162,7 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
 
 def pass_names(options: PipelineOptions | None = None) -> list[str]:
     """Every pass name the pipeline can contain (in order, once each)."""
-    options = options or PipelineOptions(layout="NHWC")
+    options = options or PipelineOptions(layout="NHWC", tuning_records="x")
     names: list[str] = []
     for entry in _all_passes(options):
         if entry.name not in names:
@@ -168,7 +177,7 @@ def build_pipeline(options: PipelineOptions) -> list[PassEntry]:
     if options.layout not in LAYOUTS:
         raise OptionError(f"layout '{options.layout}' is not one of {', '.join(LAYOUTS)}")
     entries = _all_passes(options)
-    every = _all_passes(dataclasses.replace(options, layout="NHWC"))
+    every = _all_passes(dataclasses.replace(options, layout="NHWC", tuning_records="x"))
     by_name = {e.name: e for e in every}
     for name in sorted(options.disabled_passes):
         if name not in by_name:

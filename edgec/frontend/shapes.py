@@ -39,6 +39,25 @@ def parse_shape_specs(specs: Iterable[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def shape_map(input_shapes) -> dict[str, tuple[int, ...]] | None:
+    """Input shapes as the Python API takes them (a mapping, one spec string or a list of
+    spec strings) as a name -> dims map; None stays None."""
+    if input_shapes is None:
+        return None
+    if isinstance(input_shapes, Mapping):
+        shapes = {}
+        for name, dims in input_shapes.items():
+            try:
+                shapes[str(name)] = tuple(int(d) for d in dims)
+            except (TypeError, ValueError) as err:
+                raise InputShapeError(f"input_shapes['{name}'] must be a sequence of ints, "
+                                  f"not {dims!r}") from err
+        return shapes
+    if isinstance(input_shapes, str):
+        input_shapes = [input_shapes]
+    return parse_shape_specs(list(input_shapes))
+
+
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """The real inputs of the graph (older exporters also list initializers as inputs)."""
     initializers = {t.name for t in model.graph.initializer}

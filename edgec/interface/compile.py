@@ -23,7 +23,8 @@ from edgec.build.codegen import LIBRARY_NAME, build_library, find_compiler
 from edgec.build.pass_runner import run_pipeline
 from edgec.build.snapshot import Observer, baseline
 from edgec.errors import OptionError
-from edgec.frontend import ModelSource, import_onnx, parse_shape_specs
+from edgec.frontend import ModelSource, import_onnx
+from edgec.frontend.shapes import shape_map
 from edgec.interface.compile_report import CompileReport
 from edgec.passes.pipeline import PipelineOptions, build_pipeline
 from edgec.passes.rewrite_log import collecting
@@ -42,28 +43,33 @@ def compile(  # noqa: A001 - the public name users expect
     opt_level: int | None = None,
     disabled_passes: Iterable[str] = (),
     dump_ir: str | Path | None = None,
+    tuning_logs: str | Path | bool | None = True,
 ) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for ``target``.
 
     ``input_shapes`` fixes symbolic input dimensions: ``{"x": (1, 3, 224, 224)}`` or
     ``["x:1,3,224,224"]``. ``opt_level`` defaults to the board's. ``dump_ir`` writes the IR
-    after every pass into that directory.
+    after every pass into that directory. ``tuning_logs``: True looks for the board's records
+    (``tuning_logs/<board>`` here, then the ones shipped with edgec), a path uses that database,
+    False uses none.
     """
     start = time.perf_counter()
     resolved = resolve_target(target)
     board = resolved.board
     find_compiler(board.toolchain, board.name)  # fail before the slow part
-    shapes = _shape_map(input_shapes)
+    shapes = shape_map(input_shapes)
     import edgec.passes.ops  # noqa: F401  (registers edgec's operators before import)
 
     imported = import_onnx(model, shapes)
     t_import = time.perf_counter()
 
     level = board.pipeline.opt_level if opt_level is None else int(opt_level)
+    records = _tuning_records(tuning_logs, board.name, resolved.target.get("mcpu"))
     options = PipelineOptions(
         opt_level=level,
         disabled_passes=frozenset(set(board.pipeline.disabled_passes) | set(disabled_passes)),
-        layout=board.pipeline.layout, fuse_max_depth=board.pipeline.fuse_max_depth)
+        layout=board.pipeline.layout, fuse_max_depth=board.pipeline.fuse_max_depth,
+        tuning_records=str(records) if records else "")
     entries = build_pipeline(options)
     tvm_target = resolved.tvm_target()
     before = baseline(imported.mod, tvm_target)
@@ -105,21 +111,18 @@ def compile(  # noqa: A001 - the public name users expect
     return Artifact(manifest, {LIBRARY_NAME: library}, report=report)
 
 
-def _shape_map(input_shapes: InputShapes) -> dict[str, tuple[int, ...]] | None:
-    if input_shapes is None:
+def _tuning_records(tuning_logs, board: str, mcpu) -> Path | None:
+    from edgec.tuning.locate import find_records
+
+    if tuning_logs is False or tuning_logs is None:
         return None
-    if isinstance(input_shapes, Mapping):
-        shapes = {}
-        for name, dims in input_shapes.items():
-            try:
-                shapes[str(name)] = tuple(int(d) for d in dims)
-            except (TypeError, ValueError) as err:
-                raise OptionError(f"input_shapes['{name}'] must be a sequence of ints, "
-                                  f"not {dims!r}") from err
-        return shapes
-    if isinstance(input_shapes, str):
-        input_shapes = [input_shapes]
-    return parse_shape_specs(list(input_shapes))
+    explicit = None if tuning_logs is True else tuning_logs
+    found = find_records(board, mcpu, explicit)
+    if explicit is not None and found is None:
+        raise OptionError(f"--tuning-logs {explicit}: no tuning records there for board "
+                          f"'{board}' (expected database_tuning_record.json in it or in "
+                          f"{board}/{mcpu + '/' if board == 'host' and mcpu else ''})")
+    return found
 
 
 def _versions() -> dict[str, str]:

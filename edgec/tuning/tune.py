@@ -1,0 +1,175 @@
+"""``edgec tune``: MetaSchedule (evolutionary search, XGBoost cost model) over a model's
+kernels, heaviest first, into ``tuning_logs/<board>/`` (host: ``tuning_logs/host/<cpu>/``).
+
+Resumable by construction: every kernel's budget is ``trials_per_task`` minus the records the
+database already holds for it, and tuning proceeds in small chunks whose records are appended
+as soon as each measurement batch completes; a run killed at any moment loses at most the batch
+in flight (``batch`` trials, default 8), and a torn last line is set aside on the next start.
+The overall budget (``trials``) and the wall-clock budget are checked between chunks.
+Measurement is local, or on devices registered with a TVM RPC tracker (``edgec serve
+--tracker``), where a device that dies mid-run only fails the trials it was running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+from edgec.errors import OptionError
+from edgec.targets import resolve_target
+from edgec.tuning.database import open_database
+from edgec.tuning.locate import board_dir
+from edgec.tuning.progress import Progress
+from edgec.tuning.tasks import Task, extract_tasks, lowered_module
+
+logger = logging.getLogger(__name__)
+
+CHUNK_TRIALS = 32
+
+
+@dataclasses.dataclass
+class TuneReport:
+    database: Path
+    tasks: int
+    trials_run: int
+    trials_before: int
+    seconds: float
+    stopped_by: str          # "done", "trials", "time budget"
+    best_us: dict[str, float]
+
+
+def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int = 64,
+         trials: int | None = None, time_budget: float | None = None,
+         log_dir: str | Path = "tuning_logs", rpc_tracker: str | None = None,
+         rpc_key: str | None = None, batch: int = 8, progress: bool = True) -> TuneReport:
+    from edgec.runtime.threads import configure_threads
+
+    if trials_per_task < 1 or (trials is not None and trials < 1) or batch < 1:
+        raise OptionError("--trials, --trials-per-task and --batch must be positive")
+    if bool(rpc_tracker) != bool(rpc_key):
+        raise OptionError("--rpc-tracker and --rpc-key go together")
+    configure_threads()  # measurement workers inherit the thread count deployment uses
+    start = time.time()
+    resolved = resolve_target(target)
+    tvm_target = resolved.tvm_target()
+    database_dir = board_dir(Path(log_dir), resolved.board.name, resolved.target.get("mcpu"))
+    database = open_database(database_dir)
+    mod = lowered_module(model, resolved, input_shapes)
+    tasks = extract_tasks(mod, tvm_target)
+    spent = {task.name: _records_for(database, task) for task in tasks}
+    budget_total = trials if trials is not None else trials_per_task * len(tasks)
+    remaining_global = max(0, budget_total - sum(min(v, trials_per_task) for v in spent.values()))
+    bar = Progress(sum(max(0, trials_per_task - spent[t.name]) for t in tasks), len(tasks),
+                   stream=None if progress else open(os.devnull, "w"))
+    builder, runner = _builder(resolved), _runner(rpc_tracker, rpc_key)
+    trials_run, stopped_by = 0, "done"
+    with tempfile.TemporaryDirectory(prefix="edgec-tune-") as scratch:
+        for task in tasks:
+            left = min(trials_per_task - spent[task.name], remaining_global)
+            while left > 0:
+                if time_budget is not None and time.time() - start > time_budget:
+                    stopped_by = "time budget"
+                    break
+                chunk = min(left, CHUNK_TRIALS)
+                before = bar.trials
+                _tune_chunk(task, tvm_target, database, builder, runner, chunk, batch, scratch,
+                            bar)
+                trials_run += bar.trials - before
+                if bar.trials == before:  # the search space is exhausted
+                    break
+                left -= chunk
+                remaining_global -= chunk
+            if stopped_by != "done":
+                break
+            bar.task_done()
+            if remaining_global <= 0 and task is not tasks[-1]:
+                stopped_by = "trials"
+                break
+    bar.close()
+    return TuneReport(database=database_dir, tasks=len(tasks), trials_run=trials_run,
+                      trials_before=sum(spent.values()), seconds=time.time() - start,
+                      stopped_by=stopped_by, best_us=dict(bar.best))
+
+
+def _records_for(database, task: Task) -> int:
+    if not database.has_workload(task.mod):
+        return 0
+    workload = database.commit_workload(task.mod)
+    return len(database.get_top_k(workload, 1 << 30))
+
+
+def _tune_chunk(task, target, database, builder, runner, trials, batch, scratch, bar) -> None:
+    from tvm.s_tir import meta_schedule as ms
+
+    context = ms.TuneContext(mod=task.mod, target=target, space_generator="post-order-apply",
+                             search_strategy="evolutionary", task_name=task.name,
+                             num_threads="physical")
+    callbacks = ms.measure_callback.MeasureCallback.create("default") + [_Progress(task, bar)]
+    ms.tune_tasks(tasks=[context], task_weights=[1.0], work_dir=scratch,
+                  max_trials_global=trials, max_trials_per_task=trials,
+                  num_trials_per_iter=min(batch, trials), builder=builder, runner=runner,
+                  database=database, cost_model="xgb", measure_callbacks=callbacks)
+
+
+def _Progress(task: Task, bar: Progress):
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+
+    @derived_object
+    class ProgressCallback(ms.measure_callback.PyMeasureCallback):
+        def apply(self, task_scheduler, task_id, measure_candidates, builder_results,
+                  runner_results):
+            best = None
+            for result in runner_results:
+                if result.run_secs:
+                    mean = sum(float(s) for s in result.run_secs) / len(result.run_secs)
+                    if mean < 1e9:
+                        best = mean * 1e6 if best is None else min(best, mean * 1e6)
+            bar.update(task.name, len(runner_results), best)
+
+    return ProgressCallback()
+
+
+def _export_with(compiler: str, mod) -> str:
+    """LocalBuilder export for cross targets: link with the board's compiler, into a fresh
+    directory (MetaSchedule deletes the artifact's whole directory after measuring)."""
+    from tvm.support import cc
+
+    directory = tempfile.mkdtemp(prefix="edgec-ms-")
+    path = os.path.join(directory, "tuned.so")
+    mod.export_library(path, fcompile=cc.cross_compiler(compiler))
+    return path
+
+
+def _builder(resolved):
+    from tvm.s_tir import meta_schedule as ms
+
+    if resolved.board.arch == "x86_64" and resolved.board.toolchain.compiler in ("", "g++"):
+        return ms.builder.LocalBuilder()
+    compiler = shutil.which(resolved.board.toolchain.compiler) or \
+        resolved.board.toolchain.compiler
+    return ms.builder.LocalBuilder(f_export=functools.partial(_export_with, compiler))
+
+
+def _runner(rpc_tracker: str | None, rpc_key: str | None):
+    from tvm.s_tir import meta_schedule as ms
+
+    evaluator = ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=20,
+                                          enable_cpu_cache_flush=False)
+    if not rpc_tracker:
+        return ms.runner.LocalRunner(evaluator_config=evaluator)
+    from edgec.device.rpc_client import _probe, parse_host_port
+
+    host, port = parse_host_port(rpc_tracker, "--rpc-tracker")
+    _probe(host, port, f"no RPC tracker answers at {host}:{port}")
+    return ms.runner.RPCRunner(
+        rpc_config=ms.runner.RPCConfig(tracker_host=host, tracker_port=port,
+                                       tracker_key=rpc_key, session_timeout_sec=120),
+        evaluator_config=evaluator)
