@@ -22,6 +22,12 @@ def add_parser(sub) -> None:
                    metavar="{0,1,2,3}", help="optimization level (default: the board's)")
     p.add_argument("--disable-pass", action="append", default=[], metavar="NAME",
                    help="turn one pass off by name (repeatable)")
+    logs = p.add_mutually_exclusive_group()
+    logs.add_argument("--tuning-logs", metavar="DIR",
+                      help="apply the tuning records in DIR (default: tuning_logs/<board> here, "
+                           "else the records shipped with edgec)")
+    logs.add_argument("--no-tuning-logs", action="store_true",
+                      help="use default schedules only, even where records exist")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR after every pass into DIR")
     p.add_argument("--pass-times", action="store_true", help="print the time of every pass")
     p.set_defaults(func=run)
@@ -38,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
                           f"{output / 'model.edgec.tar'}")
     artifact = edgec.compile(args.model, args.target, input_shapes=args.input_shape,
                              opt_level=args.opt_level, disabled_passes=args.disable_pass,
-                             dump_ir=args.dump_ir)
+                             dump_ir=args.dump_ir,
+                             tuning_logs=False if args.no_tuning_logs else (
+                                 args.tuning_logs or True))
     artifact.save(output)
     report = artifact.report
     for line in report.lines():

@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"pipeline   -O{m.pipeline.get('opt_level')}, {len(passes)} passes: {', '.join(passes)}")
     if m.pipeline.get("disabled"):
         print(f"disabled   {', '.join(m.pipeline['disabled'])}")
+    tuning = m.pipeline.get("tuning")
+    if tuning:
+        print(f"tuning     {tuning['tuned_kernels']} kernels from {tuning['records']} "
+              f"(records sha256 {tuning['sha256'][:16]}...)")
     if stats:
         for line in stats_lines(stats):
             print(line)

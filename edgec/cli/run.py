@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 from edgec.errors import CheckFailedError, OptionError
@@ -131,17 +130,10 @@ def _reference(args, manifest):
 
 def _write_report(path: str, result) -> None:
     import dataclasses
-    import os
-    import tempfile
-    from pathlib import Path
 
+    from edgec.fileio import write_json
     from edgec.runtime.cpu_features import machine_arch
 
-    report = {"where": result.where, "emulated": result.emulated, "threads": result.threads,
-              "arch": machine_arch(),
-              "latency": dataclasses.asdict(result.latency) if result.latency else None}
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(report, handle, indent=2)
-    os.replace(tmp, target)
+    write_json(path, {"where": result.where, "emulated": result.emulated,
+                      "threads": result.threads, "arch": machine_arch(),
+                      "latency": dataclasses.asdict(result.latency) if result.latency else None})

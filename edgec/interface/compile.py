@@ -103,7 +103,8 @@ def compile(  # noqa: A001 - the public name users expect
         signature=imported.signature,
         entry={"library": LIBRARY_NAME, "function": "main"},
         pipeline={"opt_level": level, "passes": [e.name for e in entries],
-                  "disabled": sorted(options.disabled_passes)},
+                  "disabled": sorted(options.disabled_passes),
+                  "tuning": _tuning_entry(records, rewrites.get("tuned kernel", 0))},
         stats=report.stats_json(),
         files={LIBRARY_NAME: file_entry(library)},
     )
@@ -123,6 +124,27 @@ def _tuning_records(tuning_logs, board: str, mcpu) -> Path | None:
                           f"'{board}' (expected database_tuning_record.json in it or in "
                           f"{board}/{mcpu + '/' if board == 'host' and mcpu else ''})")
     return found
+
+
+def _tuning_entry(records: Path | None, tuned: int) -> dict | None:
+    """Which tuning database the artifact's schedules came from: where (relative to the
+    working directory, or to edgec's shipped records), its content hash, kernels it tuned."""
+    import hashlib
+
+    from edgec.tuning.database import RECORDS
+    from edgec.tuning.locate import shipped_dir
+
+    if records is None:
+        return None
+    records = records.resolve()
+    for root, prefix in ((Path.cwd(), ""), (shipped_dir().resolve(), "edgec:tuning_logs/")):
+        if records.is_relative_to(root):
+            where = prefix + records.relative_to(root).as_posix()
+            break
+    else:
+        where = "/".join(records.parts[-2:])
+    digest = hashlib.sha256((records / RECORDS).read_bytes()).hexdigest()
+    return {"records": where, "sha256": digest, "tuned_kernels": tuned}
 
 
 def _versions() -> dict[str, str]:

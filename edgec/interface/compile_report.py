@@ -62,11 +62,20 @@ def stats_lines(stats: dict) -> list[str]:
         f"memory     {format_size(before.get('activation_bytes', 0))} -> "
         f"{format_size(after.get('activation_bytes', 0))} activations (static plan)",
     ]
-    rewrites = stats.get("rewrites") or {}
+    rewrites = dict(stats.get("rewrites") or {})
+    scheduling = [(rewrites.pop(key, 0), label) for key, label in SCHEDULE_KINDS]
+    if any(count for count, _ in scheduling):
+        lines.append("schedules  " + ", ".join(f"{count} {label}" for count, label in scheduling
+                                               if count or label != "naive"))
     if rewrites:
         items = [f"{rule} x{count}" for rule, count in rewrites.items()]
         lines.append("rewrites   " + _wrap(items))
     return lines
+
+
+# How kernels got their schedules (counted by ApplyTuningRecords and DefaultSchedules).
+SCHEDULE_KINDS = (("tuned kernel", "tuned"), ("default schedule", "default"),
+                  ("naive kernel (no rule applies)", "naive"))
 
 
 def _wrap(items: list[str], width: int = 88) -> str:

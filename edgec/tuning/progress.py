@@ -17,6 +17,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.task = ""
         self.enabled = self.stream.isatty() if hasattr(self.stream, "isatty") else False
+        self.last_line = 0.0     # not a terminal (a log file): a line at most every 30 s
 
     def update(self, task: str, trials: int, best_us: float | None) -> None:
         self.task = task
@@ -41,7 +42,8 @@ class Progress:
                 f"{best_text}  left {_duration(left)}")
         if self.enabled:
             self.stream.write("\r" + line)
-        elif final:
+        elif final or time.time() - self.last_line >= 30:
+            self.last_line = time.time()
             self.stream.write(line + "\n")
         self.stream.flush()
 
