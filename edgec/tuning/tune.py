@@ -63,7 +63,7 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     database = open_database(database_dir)
     mod = lowered_module(model, resolved, input_shapes)
     tasks = extract_tasks(mod, tvm_target)
-    spent = {task.name: _records_for(database, task) for task in tasks}
+    spent = _records_per_task(database, tasks)
     budget_total = trials if trials is not None else trials_per_task * len(tasks)
     remaining_global = max(0, budget_total - sum(min(v, trials_per_task) for v in spent.values()))
     bar = Progress(sum(max(0, trials_per_task - spent[t.name]) for t in tasks), len(tasks),
@@ -98,11 +98,18 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
                       stopped_by=stopped_by, best_us=dict(bar.best))
 
 
-def _records_for(database, task: Task) -> int:
-    if not database.has_workload(task.mod):
-        return 0
-    workload = database.commit_workload(task.mod)
-    return len(database.get_top_k(workload, 1 << 30))
+def _records_per_task(database, tasks: list[Task]) -> dict[str, int]:
+    """Measured schedules already in the database per task, failed measurements included (they
+    were spent budget too)."""
+    workloads = {task.name: database.commit_workload(task.mod)
+                 for task in tasks if database.has_workload(task.mod)}
+    counts = dict.fromkeys((task.name for task in tasks), 0)
+    for record in database.get_all_tuning_records():
+        for name, workload in workloads.items():
+            if record.workload.same_as(workload):
+                counts[name] += 1
+                break
+    return counts
 
 
 def _tune_chunk(task, target, database, builder, runner, trials, batch, scratch, bar) -> None:

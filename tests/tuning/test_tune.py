@@ -1,0 +1,158 @@
+"""edgec tune end to end on the digits CNN: real MetaSchedule searches measured on this CPU,
+records that compile picks up, resuming after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import edgec
+from edgec.errors import OptionError
+from edgec.reference import OrtReference
+from edgec.runtime.inputs import random_inputs
+from edgec.tuning.database import RECORDS
+from edgec.tuning.tune import tune
+from tests.conftest import DIGITS_MODEL, run_cli
+
+SHAPE = "input:1,1,8,8"
+
+
+def _lines(directory) -> int:
+    path = directory / RECORDS
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.fixture(scope="module")
+def tuned_digits(tmp_path_factory):
+    """A database with 4 measured schedules of digits' heaviest kernel."""
+    log_dir = tmp_path_factory.mktemp("tuning_logs")
+    report = tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], trials=4, trials_per_task=4,
+                  log_dir=log_dir, batch=4, progress=False)
+    return log_dir, report
+
+
+def test_tune_writes_records_under_the_board(tuned_digits):
+    log_dir, report = tuned_digits
+    assert report.tasks == 7 and report.trials_run == 4 and report.trials_before == 0
+    assert report.stopped_by == "trials"
+    assert report.database.parent == log_dir / "host"  # host records are per CPU model
+    assert _lines(report.database) == 4
+    assert report.best_us and all(0 < us < 1e5 for us in report.best_us.values())
+
+
+def test_rerun_with_the_same_budget_has_nothing_left(tuned_digits):
+    log_dir, report = tuned_digits
+    again = tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], trials=4, trials_per_task=4,
+                 log_dir=log_dir, batch=4, progress=False)
+    assert again.trials_run == 0 and again.trials_before == 4
+    assert _lines(report.database) == 4
+
+
+def test_compile_applies_the_records_and_stays_correct(tuned_digits, digits_model):
+    log_dir, _ = tuned_digits
+    artifact = edgec.compile(digits_model, "host", input_shapes=[SHAPE], tuning_logs=log_dir)
+    assert artifact.report.rewrites["tuned kernel"] == 1
+    assert artifact.report.rewrites["default schedule"] == artifact.report.after.kernels - 1
+    tuning = artifact.manifest.pipeline["tuning"]
+    assert tuning["tuned_kernels"] == 1 and len(tuning["sha256"]) == 64
+    assert not tuning["records"].startswith("/")  # no machine paths in artifacts
+    inputs = random_inputs(artifact.signature)
+    want = OrtReference(digits_model).run(inputs)
+    got = artifact.run(inputs)
+    np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-4, atol=1e-4)
+    untuned = edgec.compile(digits_model, "host", input_shapes=[SHAPE], tuning_logs=False)
+    assert "tuned kernel" not in untuned.report.rewrites
+    assert untuned.manifest.pipeline["tuning"] is None
+
+
+def test_compile_cli_reports_tuned_and_default(tuned_digits, tmp_path):
+    log_dir, _ = tuned_digits
+    out = tmp_path / "d.edgec.tar"
+    result = run_cli("compile", DIGITS_MODEL, "-s", SHAPE, "--tuning-logs", log_dir, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "schedules  1 tuned, 6 default" in result.stdout
+    shown = run_cli("inspect", out)
+    assert "tuning     1 kernels from" in shown.stdout
+
+
+@pytest.mark.slow
+def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
+    log_dir = tmp_path / "logs"
+    command = [sys.executable, "-m", "edgec", "tune", str(DIGITS_MODEL), "-s", SHAPE,
+               "--trials", "8", "--trials-per-task", "8", "--batch", "2",
+               "--log-dir", str(log_dir)]
+    database = log_dir / "host"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    records = None
+    while time.time() < deadline and process.poll() is None:
+        found = list(database.rglob(RECORDS))
+        if found and _lines(found[0].parent) >= 2:
+            records = found[0].parent
+            break
+        time.sleep(0.2)
+    assert records is not None, process.communicate()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    for child in _popen_workers():  # MetaSchedule's measurement workers die with it
+        os.kill(child, signal.SIGKILL)
+    kept = _lines(records)
+    assert 2 <= kept < 8
+    with open(records / RECORDS, "a") as handle:  # as if power was lost mid-write
+        handle.write('[0,[[["Split"')
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert "set aside 1 unreadable line" in result.stderr
+    assert f"{kept} before" in result.stdout
+    assert (records / (RECORDS + ".torn")).exists()
+    assert _lines(records) == 8
+    for line in (records / RECORDS).read_text().splitlines():
+        json.loads(line)
+
+
+def _popen_workers() -> list[int]:
+    """Orphaned ``tvm.exec.popen_worker`` processes of this test (parent died)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmd = handle.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if b"tvm.exec.popen_worker" in b" ".join(cmd) and ppid == 1:
+            pids.append(int(entry))
+    return pids
+
+
+def test_option_errors():
+    with pytest.raises(OptionError, match="--rpc-tracker and --rpc-key go together"):
+        tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], rpc_tracker="127.0.0.1:9190")
+    with pytest.raises(OptionError, match="must be positive"):
+        tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], trials_per_task=0)
+    result = run_cli("tune", DIGITS_MODEL, "-s", SHAPE, "--time-budget", "soon")
+    assert result.returncode == 2 and "--time-budget soon: write a duration" in result.stderr
+    result = run_cli("tune", DIGITS_MODEL, "-s", SHAPE, "--rpc-tracker", "127.0.0.1:9",
+                     "--rpc-key", "rasp4b")
+    assert result.returncode != 0 and "no RPC tracker answers at 127.0.0.1:9" in result.stderr
+    result = run_cli("compile", DIGITS_MODEL, "-s", SHAPE, "--tuning-logs", "/nonexistent")
+    assert result.returncode == 2 and "no tuning records there" in result.stderr
+
+
+def test_time_budget_parsing():
+    from edgec.cli.tune import parse_duration
+
+    assert parse_duration("30m") == 1800 and parse_duration("2h") == 7200
+    assert parse_duration("90") == 90 and parse_duration(None) is None
+    with pytest.raises(OptionError):
+        parse_duration("0s")
