@@ -66,7 +66,8 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     spent = _records_per_task(database, tasks)
     budget_total = trials if trials is not None else trials_per_task * len(tasks)
     remaining_global = max(0, budget_total - sum(min(v, trials_per_task) for v in spent.values()))
-    bar = Progress(sum(max(0, trials_per_task - spent[t.name]) for t in tasks), len(tasks),
+    bar = Progress(min(remaining_global,
+                       sum(max(0, trials_per_task - spent[t.name]) for t in tasks)), len(tasks),
                    stream=None if progress else open(os.devnull, "w"))
     builder, runner = _builder(resolved), _runner(rpc_tracker, rpc_key)
     trials_run, stopped_by = 0, "done"
