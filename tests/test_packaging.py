@@ -18,9 +18,14 @@ def test_wheel_contents(tmp_path):
     for required in ("edgec/__init__.py", "edgec/cli/main.py", "edgec/device/emulator.py",
                      "edgec/passes/pipeline.py", "edgec/targets/registry.py",
                      "edgec/targets/boards/host.toml", "edgec/targets/boards/rasp4b.toml",
-                     "edgec/device/runtime_support/include/tvm/support/io.h"):
+                     "edgec/device/runtime_support/include/tvm/support/io.h",
+                     "edgec/schedules/tiled_reduction.py", "edgec/tuning/tune.py",
+                     "edgec/tuning_logs/README.md"):
         assert required in names, required
     boards = {n for n in names if n.startswith("edgec/targets/boards/")}
     assert len(boards) == len(list((REPO / "targets" / "boards").glob("*.toml")))
+    shipped = {p.relative_to(REPO).as_posix().replace("tuning_logs/", "edgec/tuning_logs/", 1)
+               for p in (REPO / "tuning_logs").rglob("*.json")}
+    assert shipped <= names, shipped - names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "edgec = edgec.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
