@@ -20,3 +20,17 @@ from edgec.schedules.tiled_reduction import TiledReduction
 
 def default_rules() -> list:
     return [TiledReduction(), Elementwise(), dlight.cpu.Reduction(), dlight.cpu.GEMV()]
+
+
+def default_schedule(func, target):
+    """The first rule's schedule of one PrimFunc (a traced ``s_tir.Schedule``), or None."""
+    for rule in default_rules():
+        try:
+            sch = rule.apply(func, target, False)
+        except Exception:  # a rule that fails leaves the kernel to the next one
+            sch = None
+        if isinstance(sch, list):
+            sch = sch[0] if sch else None
+        if sch is not None:
+            return sch
+    return None

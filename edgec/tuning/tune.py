@@ -31,7 +31,7 @@ from edgec.tuning.tasks import Task, extract_tasks, lowered_module
 
 logger = logging.getLogger(__name__)
 
-CHUNK_TRIALS = 32
+CHUNK_TRIALS = 64  # per search; each search trains its cost model from its own measurements
 
 
 @dataclasses.dataclass
@@ -64,13 +64,27 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     mod = lowered_module(model, resolved, input_shapes)
     tasks = extract_tasks(mod, tvm_target)
     spent = _records_per_task(database, tasks)
+    trials_before = sum(spent.values())
     budget_total = trials if trials is not None else trials_per_task * len(tasks)
     remaining_global = max(0, budget_total - sum(min(v, trials_per_task) for v in spent.values()))
     bar = Progress(min(remaining_global,
                        sum(max(0, trials_per_task - spent[t.name]) for t in tasks)), len(tasks),
                    stream=None if progress else open(os.devnull, "w"))
     builder, runner = _builder(resolved), _runner(rpc_tracker, rpc_key)
-    trials_run, stopped_by = 0, "done"
+    # Each kernel's default schedule is its first record (all measured in one batch): compiling
+    # with the database then never picks a schedule slower than compiling without it.
+    fresh, allotted = [], remaining_global
+    for task in tasks:  # the tasks this run's budget reaches, heaviest first
+        share = min(trials_per_task - spent[task.name], allotted)
+        if share > 0:
+            allotted -= share
+            if spent[task.name] == 0:
+                fresh.append(task)
+    _measure_defaults(fresh, tvm_target, database, builder, runner, bar)
+    for task in fresh:
+        spent[task.name] += 1
+    remaining_global -= len(fresh)
+    trials_run, stopped_by = len(fresh), "done"
     with tempfile.TemporaryDirectory(prefix="edgec-tune-") as scratch:
         for task in tasks:
             left = min(trials_per_task - spent[task.name], remaining_global)
@@ -90,12 +104,13 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
             if stopped_by != "done":
                 break
             bar.task_done()
-            if remaining_global <= 0 and task is not tasks[-1]:
+            if remaining_global <= 0 and any(spent[t.name] < trials_per_task
+                                             for t in tasks[tasks.index(task) + 1:]):
                 stopped_by = "trials"
                 break
     bar.close()
     return TuneReport(database=database_dir, tasks=len(tasks), trials_run=trials_run,
-                      trials_before=sum(spent.values()), seconds=time.time() - start,
+                      trials_before=trials_before, seconds=time.time() - start,
                       stopped_by=stopped_by, best_us=dict(bar.best))
 
 
@@ -111,6 +126,44 @@ def _records_per_task(database, tasks: list[Task]) -> dict[str, int]:
                 counts[name] += 1
                 break
     return counts
+
+
+def _measure_defaults(tasks: list[Task], target, database, builder, runner,
+                      bar: Progress) -> None:
+    """Build and measure edgec's default schedule of each task like any candidate, and commit
+    them (a failed measurement too: it is what the default costs there)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from edgec.schedules import default_schedule
+
+    scheduled = []
+    with target:
+        for task in tasks:
+            sch = default_schedule(task.mod["main"], target)
+            if sch is not None:
+                scheduled.append((task, sch, ms.arg_info.ArgInfo.from_prim_func(task.mod["main"])))
+    if not scheduled:
+        return
+    device = "cpu" if target.kind.name == "llvm" else target.kind.name
+    built = builder.build([ms.builder.BuilderInput(sch.mod, target) for _, sch, _ in scheduled])
+    runnable = [(item, b) for item, b in zip(scheduled, built) if b.error_msg is None]
+    futures = runner.run([ms.runner.RunnerInput(b.artifact_path, device, item[2])
+                          for item, b in runnable])
+    results = {id(item): future.result() for (item, _), future in zip(runnable, futures)}
+    for item, b in zip(scheduled, built):
+        task, sch, args_info = item
+        result = results.get(id(item))
+        run_secs = [1e10]
+        if result is not None and result.error_msg is None and result.run_secs:
+            run_secs = [float(x) for x in result.run_secs]
+        else:
+            error = b.error_msg if result is None else result.error_msg
+            logger.warning("%s: the default schedule failed to %s: %s", task.name,
+                           "build" if result is None else "run", (error or "")[-300:])
+        database.commit_tuning_record(ms.database.TuningRecord(
+            sch.trace, database.commit_workload(task.mod), run_secs, target, args_info))
+        mean_us = sum(run_secs) / len(run_secs) * 1e6
+        bar.update(task.name, 1, mean_us if mean_us < 1e9 else None)
 
 
 def _tune_chunk(task, target, database, builder, runner, trials, batch, scratch, bar) -> None:
