@@ -1,0 +1,126 @@
+"""edgec's default CPU schedule rules on the kernels that dominate edge models: each rule takes
+the kernels it is for, produces parallel and vectorized loops, and computes exactly what the
+unscheduled kernel computes (both built with LLVM and run here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tvm
+from tvm import te, topi
+
+from edgec.schedules import default_rules, default_schedule
+from edgec.schedules.elementwise import Elementwise
+from edgec.schedules.target_info import vector_lanes
+from edgec.schedules.tiled_reduction import TiledReduction
+
+TARGET = tvm.target.Target({"kind": "llvm", "mcpu": "x86-64"})  # SSE: 4 lanes, any x86-64
+AVX512 = tvm.target.Target({"kind": "llvm", "mcpu": "skylake-avx512"})
+NEON = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72"})
+
+
+def _conv_bias_relu(groups: int = 1, kernel: int = 3, channels: int = 16):
+    data = te.placeholder((1, 16, 14, 14), name="data")
+    weight = te.placeholder((channels, 16 // groups, kernel, kernel), name="weight")
+    bias = te.placeholder((1, channels, 1, 1), name="bias")
+    pad = kernel // 2
+    if groups == 1:
+        conv = topi.nn.conv2d_nchw(data, weight, 1, pad, 1)
+    else:
+        conv = topi.nn.group_conv2d_nchw(data, weight, 1, pad, 1, groups)
+    out = topi.nn.relu(topi.add(conv, bias))
+    return [data, weight, bias, out]
+
+
+def _matmul_add():
+    a = te.placeholder((4, 64), name="a")
+    w = te.placeholder((48, 64), name="w")
+    b = te.placeholder((48,), name="b")
+    return [a, w, b, topi.add(topi.nn.dense(a, w), b)]
+
+
+def _max_pool():
+    data = te.placeholder((1, 8, 16, 16), name="data")
+    return [data, topi.nn.pool2d(data, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), "max")]
+
+
+def _hard_swish():
+    x = te.placeholder((1, 24, 10, 10), name="x")
+    gate = topi.clip(topi.add(x, 3.0), 0.0, 6.0)
+    return [x, topi.multiply(x, topi.divide(gate, 6.0))]
+
+
+def _softmax():
+    x = te.placeholder((2, 100), name="x")
+    return [x, topi.nn.softmax(x)]
+
+
+KERNELS = {
+    "conv2d 3x3 + bias + relu": (_conv_bias_relu, TiledReduction),
+    "conv2d 1x1 + bias + relu": (lambda: _conv_bias_relu(kernel=1, channels=32), TiledReduction),
+    "depthwise conv2d + bias + relu": (lambda: _conv_bias_relu(groups=16), TiledReduction),
+    "dense + bias": (_matmul_add, TiledReduction),
+    "max pool": (_max_pool, TiledReduction),
+    "hard swish": (_hard_swish, Elementwise),
+    "softmax": (_softmax, None),   # several reductions: dlight's CPU rule
+}
+
+
+def _func(build):
+    return te.create_prim_func(build()).with_attr("global_symbol", "main")
+
+
+def _run(mod, func, seed=0):
+    rng = np.random.default_rng(seed)
+    args = []
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+
+    for info in ArgInfo.from_prim_func(func):
+        shape = [int(d) for d in info.shape]
+        args.append(tvm.runtime.tensor(rng.standard_normal(shape).astype(str(info.dtype))))
+    lib = tvm.tirx.build(mod, target=TARGET)
+    lib["main"](*args)
+    return args[-1].numpy()
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_rule_schedules_and_matches_unscheduled(name):
+    build, rule = KERNELS[name]
+    func = _func(build)
+    if rule is not None:
+        sch = rule().apply(func, TARGET, False)
+        assert sch is not None, f"{rule.__name__} refused {name}"
+        # the first rule that takes it is the one the pipeline uses
+        with TARGET:
+            chosen = default_schedule(func, TARGET)
+        assert chosen is not None and chosen.mod.script() == sch.mod.script()
+    else:
+        with TARGET:
+            sch = default_schedule(func, TARGET)
+        assert sch is not None
+    script = sch.mod.script()
+    assert "T.parallel" in script and "T.vectorized" in script, script
+    want = _run(tvm.IRModule({"main": func}), func)
+    got = _run(sch.mod, func)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_tiled_reduction_refuses_what_it_is_not_for():
+    assert TiledReduction().apply(_func(_hard_swish), TARGET, False) is None  # no reduction
+    assert TiledReduction().apply(_func(_softmax), TARGET, False) is None     # two reductions
+    assert Elementwise().apply(_func(_matmul_add), TARGET, False) is None
+    assert TiledReduction().apply(_func(_matmul_add), tvm.target.Target({"kind": "c"}), False) is None
+
+
+def test_vector_width_follows_the_target():
+    assert vector_lanes(TARGET) == 4
+    assert vector_lanes(AVX512) == 16
+    assert vector_lanes(NEON) == 4
+    sch = TiledReduction().apply(_func(_conv_bias_relu), AVX512, False)
+    assert "T.vectorized(16)" in sch.mod.script() or "T.vectorized(T.int64(16))" in \
+        sch.mod.script()
+
+
+def test_rule_order():
+    names = [type(rule).__name__ for rule in default_rules()]
+    assert names[:2] == ["TiledReduction", "Elementwise"]
