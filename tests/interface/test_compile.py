@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import edgec
-from edgec.errors import OptionError
+from edgec.errors import InputShapeError
 from edgec.reference import OrtReference, compare_outputs
 from edgec.runtime.inputs import random_inputs
 from tests.onnx_models import make_model, tensor
@@ -51,5 +51,5 @@ def test_integer_input(tmp_path):
 
 
 def test_bad_input_shapes_argument(tmp_path):
-    with pytest.raises(OptionError, match=r"input_shapes\['x'\] must be a sequence of ints"):
+    with pytest.raises(InputShapeError, match=r"input_shapes\['x'\] must be a sequence of ints"):
         edgec.compile(tmp_path / "m.onnx", "host", input_shapes={"x": "abc"})
