@@ -63,6 +63,7 @@ def _edgec_graph_passes() -> list[PassEntry]:
     from edgec.passes.fold_input_affine import FoldInputAffine
     from edgec.passes.recognize_activations import RecognizeActivations
     from edgec.passes.simplify_ops import SimplifyOps
+    from edgec.passes.split_transposed_conv import SplitTransposedConv
 
     t = relax.transform
     return [
@@ -70,6 +71,7 @@ def _edgec_graph_passes() -> list[PassEntry]:
         _entry("FoldAffineIntoConv", FoldAffineIntoConv, "graph", 2),
         _entry("FoldInputAffine", FoldInputAffine, "graph", 2),
         _entry("FoldAffineIntoConv", FoldAffineIntoConv, "graph", 2),
+        _entry("SplitTransposedConv", SplitTransposedConv, "graph", 2),
         _entry("SimplifyOps", SimplifyOps, "graph", 2),
         _entry("EliminateCommonSubexpr", t.EliminateCommonSubexpr, "graph", 2),
     ]
