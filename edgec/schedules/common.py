@@ -30,9 +30,15 @@ def var_of_index(index) -> tirx.Var | None:
     return None
 
 
+# An elementwise loop of fewer elements than this runs on one core (thread wake-up costs more).
+PARALLEL_MIN_ELEMENTS = 1 << 14
+
+
 def schedule_injective_block(sch: s_tir.Schedule, block, lanes: int,
                              parallel_min: int = 2) -> None:
-    """Fuse a root-level injective block's loops; parallel outside, vectorized inside."""
+    """Fuse a root-level injective block's loops; parallel outside (when it has at least
+    ``PARALLEL_MIN_ELEMENTS`` elements and ``parallel_min`` outer iterations), vectorized
+    inside."""
     loops = sch.get_loops(block)
     if not loops:
         return
@@ -46,5 +52,5 @@ def schedule_injective_block(sch: s_tir.Schedule, block, lanes: int,
         sch.vectorize(inner)
     else:
         outer = fused
-    if extent // max(vec, 1) >= parallel_min:
+    if extent >= PARALLEL_MIN_ELEMENTS and extent // max(vec, 1) >= parallel_min:
         sch.parallel(outer)

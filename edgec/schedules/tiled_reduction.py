@@ -28,6 +28,9 @@ from edgec.schedules.target_info import vector_lanes
 
 MAX_REGISTER_BLOCK = 8
 UNROLL_STEP = 64
+# Below this many multiply-adds a kernel runs on one core: waking the thread pool costs more
+# than it saves (a few microseconds per parallel loop).
+SERIAL_BELOW = 1 << 18
 
 
 class TiledReduction(ScheduleRule):
@@ -116,8 +119,12 @@ class TiledReduction(ScheduleRule):
         sch.reorder(*outer, *r_loops, *inner)
         tile = sch.fuse(*outer) if len(outer) > 1 else outer[0]
         sch.reverse_compute_at(writeback, tile, preserve_unit_loops=True)
-        # parallel needs the reduction block whole, so before decompose_reduction.
-        sch.parallel(tile)
+        work = 1
+        for extent in extents:
+            work *= extent
+        parallel = work >= SERIAL_BELOW
+        if parallel:  # needs the reduction block whole, so before decompose_reduction
+            sch.parallel(tile)
         if rb_inner is not None:
             sch.unroll(rb_inner)
         sch.vectorize(vec_inner)
@@ -133,7 +140,8 @@ class TiledReduction(ScheduleRule):
             sch.vectorize(wb_loops[-1])
 
         for info in producers + root_consumers:
-            schedule_injective_block(sch, info.block_rv, lanes)
+            schedule_injective_block(sch, info.block_rv, lanes,
+                                     parallel_min=2 if parallel else 1 << 62)
         return sch
 
 

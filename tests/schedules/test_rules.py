@@ -19,9 +19,10 @@ AVX512 = tvm.target.Target({"kind": "llvm", "mcpu": "skylake-avx512"})
 NEON = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72"})
 
 
-def _conv_bias_relu(groups: int = 1, kernel: int = 3, channels: int = 16):
-    data = te.placeholder((1, 16, 14, 14), name="data")
-    weight = te.placeholder((channels, 16 // groups, kernel, kernel), name="weight")
+def _conv_bias_relu(groups: int = 1, kernel: int = 3, channels: int = 16, size: int = 14,
+                    ci: int = 16):
+    data = te.placeholder((1, ci, size, size), name="data")
+    weight = te.placeholder((channels, ci // groups, kernel, kernel), name="weight")
     bias = te.placeholder((1, channels, 1, 1), name="bias")
     pad = kernel // 2
     if groups == 1:
@@ -32,20 +33,20 @@ def _conv_bias_relu(groups: int = 1, kernel: int = 3, channels: int = 16):
     return [data, weight, bias, out]
 
 
-def _matmul_add():
-    a = te.placeholder((4, 64), name="a")
-    w = te.placeholder((48, 64), name="w")
-    b = te.placeholder((48,), name="b")
+def _matmul_add(rows: int = 64):
+    a = te.placeholder((rows, 64), name="a")
+    w = te.placeholder((96, 64), name="w")
+    b = te.placeholder((96,), name="b")
     return [a, w, b, topi.add(topi.nn.dense(a, w), b)]
 
 
-def _max_pool():
-    data = te.placeholder((1, 8, 16, 16), name="data")
+def _max_pool(channels: int = 64):
+    data = te.placeholder((1, channels, 64, 64), name="data")
     return [data, topi.nn.pool2d(data, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), "max")]
 
 
-def _hard_swish():
-    x = te.placeholder((1, 24, 10, 10), name="x")
+def _hard_swish(size: int = 32):
+    x = te.placeholder((1, 24, size, size), name="x")
     gate = topi.clip(topi.add(x, 3.0), 0.0, 6.0)
     return [x, topi.multiply(x, topi.divide(gate, 6.0))]
 
@@ -57,8 +58,10 @@ def _softmax():
 
 KERNELS = {
     "conv2d 3x3 + bias + relu": (_conv_bias_relu, TiledReduction),
-    "conv2d 1x1 + bias + relu": (lambda: _conv_bias_relu(kernel=1, channels=32), TiledReduction),
-    "depthwise conv2d + bias + relu": (lambda: _conv_bias_relu(groups=16), TiledReduction),
+    "conv2d 1x1 + bias + relu": (lambda: _conv_bias_relu(kernel=1, channels=32, size=32),
+                                 TiledReduction),
+    "depthwise conv2d + bias + relu": (lambda: _conv_bias_relu(groups=32, ci=32, channels=32,
+                                                               size=56), TiledReduction),
     "dense + bias": (_matmul_add, TiledReduction),
     "max pool": (_max_pool, TiledReduction),
     "hard swish": (_hard_swish, Elementwise),
@@ -119,6 +122,20 @@ def test_vector_width_follows_the_target():
     sch = TiledReduction().apply(_func(_conv_bias_relu), AVX512, False)
     assert "T.vectorized(16)" in sch.mod.script() or "T.vectorized(T.int64(16))" in \
         sch.mod.script()
+
+
+@pytest.mark.parametrize("build", [lambda: _conv_bias_relu(size=6), lambda: _matmul_add(rows=1),
+                                   lambda: _max_pool(channels=2), lambda: _hard_swish(size=4)])
+def test_small_kernels_run_on_one_core(build):
+    """Waking the thread pool costs more than a tiny kernel: no parallel loop, still vectorized
+    and still correct."""
+    func = _func(build)
+    with TARGET:
+        sch = default_schedule(func, TARGET)
+    script = sch.mod.script()
+    assert "T.parallel" not in script and "T.vectorized" in script, script
+    np.testing.assert_allclose(_run(sch.mod, func), _run(tvm.IRModule({"main": func}), func),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_rule_order():
