@@ -22,10 +22,12 @@ def add_parser(sub) -> None:
     p.add_argument("-s", "--input-shape", action="append", default=[], metavar="NAME:DIMS",
                    help="static shape of an input, as for compile (records are per shape)")
     p.add_argument("--trials-per-task", type=int, default=64, metavar="M",
-                   help="measured schedules per kernel, records already there included "
+                   help="measured schedules per kernel: its default schedule (always "
+                        "measured first), the searched ones, and records already there "
                         "(default: 64)")
     p.add_argument("--trials", type=int, default=None, metavar="N",
-                   help="measured schedules in all (default: M x kernels)")
+                   help="searched schedules in all, slowest kernels first (default: "
+                        "(M - 1) x kernels)")
     p.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="stop after this long, e.g. 30m, 2h, 90s (checked between chunks)")
     p.add_argument("--log-dir", default="tuning_logs", metavar="DIR",

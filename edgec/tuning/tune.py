@@ -65,25 +65,23 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     tasks = extract_tasks(mod, tvm_target)
     spent = _records_per_task(database, tasks)
     trials_before = sum(spent.values())
-    budget_total = trials if trials is not None else trials_per_task * len(tasks)
-    remaining_global = max(0, budget_total - sum(min(v, trials_per_task) for v in spent.values()))
-    bar = Progress(min(remaining_global,
-                       sum(max(0, trials_per_task - spent[t.name]) for t in tasks)), len(tasks),
+    # --trials counts searched schedules; each kernel's default schedule is measured besides.
+    searched = sum(max(0, min(v, trials_per_task) - 1) for v in spent.values())
+    budget_total = trials if trials is not None else (trials_per_task - 1) * len(tasks)
+    remaining_global = max(0, budget_total - searched)
+    fresh_count = sum(1 for v in spent.values() if v == 0)
+    bar = Progress(fresh_count + min(remaining_global, sum(
+                       max(0, trials_per_task - max(spent[t.name], 1)) for t in tasks)), len(tasks),
                    stream=None if progress else open(os.devnull, "w"))
     builder, runner = _builder(resolved), _runner(rpc_tracker, rpc_key)
     # Each kernel's default schedule is its first record (all measured in one batch): compiling
     # with the database then never picks a schedule slower than compiling without it.
-    fresh, allotted = [], remaining_global
-    for task in tasks:  # the tasks this run's budget reaches, heaviest first
-        share = min(trials_per_task - spent[task.name], allotted)
-        if share > 0:
-            allotted -= share
-            if spent[task.name] == 0:
-                fresh.append(task)
+    # They are measured for every kernel (besides --trials), so that the search then goes to
+    # the kernels where the time goes.
+    fresh = [t for t in tasks if spent[t.name] == 0]
     _measure_defaults(fresh, tvm_target, database, builder, runner, bar)
     for task in fresh:
         spent[task.name] += 1
-    remaining_global -= len(fresh)
     tasks = _by_measured_cost(database, tasks)
     trials_run, stopped_by = len(fresh), "done"
     with tempfile.TemporaryDirectory(prefix="edgec-tune-") as scratch:

@@ -31,37 +31,41 @@ def _lines(directory) -> int:
 
 @pytest.fixture(scope="module")
 def tuned_digits(tmp_path_factory):
-    """A database with 4 measured schedules of digits' heaviest kernel."""
+    """A database with every kernel's default schedule and 3 searched schedules of the
+    slowest kernel."""
     log_dir = tmp_path_factory.mktemp("tuning_logs")
-    report = tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], trials=4, trials_per_task=4,
+    report = tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], trials=3, trials_per_task=4,
                   log_dir=log_dir, batch=4, progress=False)
     return log_dir, report
 
 
 def test_tune_writes_records_under_the_board(tuned_digits):
     log_dir, report = tuned_digits
-    assert report.tasks == 7 and report.trials_run == 4 and report.trials_before == 0
+    assert report.tasks == 7 and report.trials_run == 7 + 3 and report.trials_before == 0
     assert report.stopped_by == "trials"
     assert report.database.parent == log_dir / "host"  # host records are per CPU model
-    assert _lines(report.database) == 4
+    assert _lines(report.database) == 10
     assert report.best_us and all(0 < us < 1e5 for us in report.best_us.values())
 
 
 def test_rerun_with_the_same_budget_has_nothing_left(tuned_digits):
     log_dir, report = tuned_digits
-    again = tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], trials=4, trials_per_task=4,
+    again = tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], trials=3, trials_per_task=4,
                  log_dir=log_dir, batch=4, progress=False)
-    assert again.trials_run == 0 and again.trials_before == 4
-    assert _lines(report.database) == 4
+    assert again.trials_run == 0 and again.trials_before == 10
+    assert _lines(report.database) == 10
 
 
 def test_compile_applies_the_records_and_stays_correct(tuned_digits, digits_model):
     log_dir, _ = tuned_digits
     artifact = edgec.compile(digits_model, "host", input_shapes=[SHAPE], tuning_logs=log_dir)
-    assert artifact.report.rewrites["tuned kernel"] == 1
-    assert artifact.report.rewrites["default schedule"] == artifact.report.after.kernels - 1
+    rewrites = artifact.report.rewrites
+    # every kernel has records; those whose best record is the default schedule say so
+    assert rewrites.get("tuned kernel", 0) <= 1
+    assert rewrites.get("tuned kernel", 0) + rewrites["default schedule"] == 7
     tuning = artifact.manifest.pipeline["tuning"]
-    assert tuning["tuned_kernels"] == 1 and len(tuning["sha256"]) == 64
+    assert tuning["tuned_kernels"] == rewrites.get("tuned kernel", 0)
+    assert len(tuning["sha256"]) == 64
     assert not tuning["records"].startswith("/")  # no machine paths in artifacts
     inputs = random_inputs(artifact.signature)
     want = OrtReference(digits_model).run(inputs)
@@ -77,16 +81,17 @@ def test_compile_cli_reports_tuned_and_default(tuned_digits, tmp_path):
     out = tmp_path / "d.edgec.tar"
     result = run_cli("compile", DIGITS_MODEL, "-s", SHAPE, "--tuning-logs", log_dir, "-o", out)
     assert result.returncode == 0, result.stderr
-    assert "schedules  1 tuned, 6 default" in result.stdout
+    tuned = edgec.load(out).manifest.pipeline["tuning"]["tuned_kernels"]
+    assert f"schedules  {tuned} tuned, {7 - tuned} default" in result.stdout
     shown = run_cli("inspect", out)
-    assert "tuning     1 kernels from" in shown.stdout
+    assert f"tuning     {tuned} kernels from" in shown.stdout
 
 
 @pytest.mark.slow
 def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
     log_dir = tmp_path / "logs"
     command = [sys.executable, "-m", "edgec", "tune", str(DIGITS_MODEL), "-s", SHAPE,
-               "--trials", "8", "--trials-per-task", "8", "--batch", "2",
+               "--trials", "6", "--trials-per-task", "8", "--batch", "2",
                "--log-dir", str(log_dir)]
     database = log_dir / "host"
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -94,7 +99,7 @@ def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
     records = None
     while time.time() < deadline and process.poll() is None:
         found = list(database.rglob(RECORDS))
-        if found and _lines(found[0].parent) >= 2:
+        if found and _lines(found[0].parent) >= 7 + 2:  # the defaults, then a searched batch
             records = found[0].parent
             break
         time.sleep(0.2)
@@ -104,7 +109,7 @@ def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
     for child in _popen_workers():  # MetaSchedule's measurement workers die with it
         os.kill(child, signal.SIGKILL)
     kept = _lines(records)
-    assert 2 <= kept < 8
+    assert 7 + 2 <= kept < 7 + 6
     with open(records / RECORDS, "a") as handle:  # as if power was lost mid-write
         handle.write('[0,[[["Split"')
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
@@ -112,7 +117,7 @@ def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
     assert "set aside 1 unreadable line" in result.stderr
     assert f"{kept} before" in result.stdout
     assert (records / (RECORDS + ".torn")).exists()
-    assert _lines(records) == 8
+    assert _lines(records) == 7 + 6
     for line in (records / RECORDS).read_text().splitlines():
         json.loads(line)
 
