@@ -36,21 +36,39 @@ PARALLEL_MIN_ELEMENTS = 1 << 14
 
 def schedule_injective_block(sch: s_tir.Schedule, block, lanes: int,
                              parallel_min: int = 2) -> None:
-    """Fuse a root-level injective block's loops; parallel outside (when it has at least
-    ``PARALLEL_MIN_ELEMENTS`` elements and ``parallel_min`` outer iterations), vectorized
-    inside."""
+    """A root-level injective block: its innermost loop vectorized (split at the SIMD width
+    when that divides it, whole when it is short), the loops outside fused and parallel (when
+    there are at least ``PARALLEL_MIN_ELEMENTS`` elements and ``parallel_min`` iterations).
+    Vectors never span rows: index arithmetic across a row boundary (``// W``, ``% W`` per lane)
+    turns vector code into gathers slower than scalar code."""
     loops = sch.get_loops(block)
     if not loops:
         return
-    fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
-    extent = extent_of(sch.get(fused))
-    if extent is None:
+    extents = [extent_of(sch.get(loop)) for loop in loops]
+    if any(e is None for e in extents):
         return
-    vec = divisor_at_most(extent, lanes)
-    if vec >= 2:
-        outer, inner = sch.split(fused, factors=[None, vec])
-        sch.vectorize(inner)
+    total = 1
+    for extent in extents:
+        total *= extent
+    *outer, inner = loops
+    width = extents[-1]
+    if width % lanes == 0 and width > lanes:
+        inner_outer, vector = sch.split(inner, factors=[None, lanes])
+        outer.append(inner_outer)
+    elif width <= 4 * lanes:
+        vector = inner
     else:
-        outer = fused
-    if extent >= PARALLEL_MIN_ELEMENTS and extent // max(vec, 1) >= parallel_min:
-        sch.parallel(outer)
+        step = divisor_at_most(width, lanes)
+        if step >= 4:
+            inner_outer, vector = sch.split(inner, factors=[None, step])
+            outer.append(inner_outer)
+        else:
+            vector = None
+            outer.append(inner)
+    if vector is not None and extent_of(sch.get(vector)) > 1:
+        sch.vectorize(vector)
+    if not outer:
+        return
+    fused = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+    if total >= PARALLEL_MIN_ELEMENTS and extent_of(sch.get(fused)) >= parallel_min:
+        sch.parallel(fused)
