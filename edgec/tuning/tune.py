@@ -69,21 +69,19 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     searched = sum(max(0, min(v, trials_per_task) - 1) for v in spent.values())
     budget_total = trials if trials is not None else (trials_per_task - 1) * len(tasks)
     remaining_global = max(0, budget_total - searched)
-    fresh_count = sum(1 for v in spent.values() if v == 0)
-    bar = Progress(fresh_count + min(remaining_global, sum(
+    # Each kernel's current default schedule is a record (measured in one batch, besides
+    # --trials, unless the database has it): compiling with the database then never picks a
+    # schedule slower than compiling without it, and the search goes where the time goes.
+    defaults = _missing_defaults(tasks, tvm_target, database)
+    bar = Progress(len(defaults) + min(remaining_global, sum(
                        max(0, trials_per_task - max(spent[t.name], 1)) for t in tasks)), len(tasks),
                    stream=None if progress else open(os.devnull, "w"))
     builder, runner = _builder(resolved), _runner(rpc_tracker, rpc_key)
-    # Each kernel's default schedule is its first record (all measured in one batch): compiling
-    # with the database then never picks a schedule slower than compiling without it.
-    # They are measured for every kernel (besides --trials), so that the search then goes to
-    # the kernels where the time goes.
-    fresh = [t for t in tasks if spent[t.name] == 0]
-    _measure_defaults(fresh, tvm_target, database, builder, runner, bar)
-    for task in fresh:
+    _measure_defaults(defaults, tvm_target, database, builder, runner, bar)
+    for task, _, _ in defaults:
         spent[task.name] += 1
     tasks = _by_measured_cost(database, tasks)
-    trials_run, stopped_by = len(fresh), "done"
+    trials_run, stopped_by = len(defaults), "done"
     with tempfile.TemporaryDirectory(prefix="edgec-tune-") as scratch:
         for task in tasks:
             left = min(trials_per_task - spent[task.name], remaining_global)
@@ -141,20 +139,48 @@ def _records_per_task(database, tasks: list[Task]) -> dict[str, int]:
     return counts
 
 
-def _measure_defaults(tasks: list[Task], target, database, builder, runner,
-                      bar: Progress) -> None:
-    """Build and measure edgec's default schedule of each task like any candidate, and commit
-    them (a failed measurement too: it is what the default costs there)."""
+def _missing_defaults(tasks: list[Task], target, database) -> list[tuple]:
+    """(task, default schedule, args) for each task whose database records lack its current
+    default schedule (new kernels, or default rules that changed since)."""
+    import json
+
     from tvm.s_tir import meta_schedule as ms
 
     from edgec.schedules import default_schedule
 
-    scheduled = []
+    missing = []
     with target:
         for task in tasks:
             sch = default_schedule(task.mod["main"], target)
-            if sch is not None:
-                scheduled.append((task, sch, ms.arg_info.ArgInfo.from_prim_func(task.mod["main"])))
+            if sch is None:
+                continue
+            if database.has_workload(task.mod):
+                trace = json.dumps(_json(sch.trace.as_json()))
+                records = database.get_top_k(database.commit_workload(task.mod), 1 << 30)
+                if any(json.dumps(_json(r.trace.as_json())) == trace for r in records):
+                    continue
+            missing.append((task, sch, ms.arg_info.ArgInfo.from_prim_func(task.mod["main"])))
+    return missing
+
+
+def _json(value):
+    """A trace's JSON form as plain Python (FFI arrays and maps to lists and dicts)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "items"):
+        return {str(k): _json(v) for k, v in value.items()}
+    try:
+        return [_json(v) for v in value]
+    except TypeError:
+        return str(value)
+
+
+def _measure_defaults(scheduled: list[tuple], target, database, builder, runner,
+                      bar: Progress) -> None:
+    """Build and measure edgec's default schedules like any candidate, and commit them (a
+    failed measurement too: it is what the default costs there)."""
+    from tvm.s_tir import meta_schedule as ms
+
     if not scheduled:
         return
     device = "cpu" if target.kind.name == "llvm" else target.kind.name
