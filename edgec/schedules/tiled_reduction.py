@@ -60,6 +60,7 @@ class TiledReduction(ScheduleRule):
         lanes = vector_lanes(target)
 
         block = main.block_rv
+        _deinterleave_strided_inputs(sch, block, producers)
         spatial = [it for it in main.iters if it.kind == "S"]
         reduce = [it for it in main.iters if it.kind == "R"]
         if not spatial or not reduce or any(it.kind not in "SR" for it in main.iters):
@@ -143,6 +144,46 @@ class TiledReduction(ScheduleRule):
             schedule_injective_block(sch, info.block_rv, lanes,
                                      parallel_min=2 if parallel else 1 << 62)
         return sch
+
+
+def _deinterleave_strided_inputs(sch: s_tir.Schedule, block, producers) -> None:
+    """Stride-s convolutions read their (padded) input every s-th element along the vector
+    axis: gathers in the innermost loop, once per kernel tap. The producer (the padding) is
+    rewritten to store the input de-interleaved, ``[..., w % s, w // s]``, so that the
+    convolution's reads become contiguous vectors; the strided read moves to the producer,
+    once per element."""
+    from tvm.sym import detect_linear_equation
+    from tvm.tirx import IndexMap
+
+    stmt = sch.get(block)
+    out_var = var_of_index(stmt.writes[0].region[-1].min)
+    if out_var is None:
+        return
+    for region in stmt.reads:
+        coeffs = detect_linear_equation(region.region[-1].min, [out_var])
+        if len(coeffs) != 2 or not isinstance(coeffs[0], tirx.IntImm):
+            continue
+        stride = int(coeffs[0])
+        width = extent_of(region.source.shape[-1])
+        if stride < 2 or width is None or width % stride:
+            continue
+        producer = next((info.block_rv for info in producers
+                         if sch.get(info.block_rv).writes[0].source.same_as(region.source)), None)
+        if producer is None:
+            continue
+        split_last = _split_last(stride)
+
+        rank = len(region.source.shape)
+        dtype = str(region.source.shape[-1].ty)
+        sch.transform_layout(producer, ("write", 0),
+                             IndexMap.from_func(split_last, ndim=rank, index_dtype=dtype))
+        iters = sch.get(producer).iter_vars
+        sch.transform_block_layout(producer, IndexMap.from_func(
+            split_last, ndim=len(iters), index_dtype=str(iters[0].var.ty)))
+
+
+def _split_last(stride: int):
+    return lambda *i: (*i[:-1], i[-1] % stride, i[-1] // stride)
 
 
 def _same_domain(info, spatial) -> bool:

@@ -20,15 +20,15 @@ NEON = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu"
 
 
 def _conv_bias_relu(groups: int = 1, kernel: int = 3, channels: int = 16, size: int = 14,
-                    ci: int = 16):
+                    ci: int = 16, stride: int = 1):
     data = te.placeholder((1, ci, size, size), name="data")
     weight = te.placeholder((channels, ci // groups, kernel, kernel), name="weight")
     bias = te.placeholder((1, channels, 1, 1), name="bias")
     pad = kernel // 2
     if groups == 1:
-        conv = topi.nn.conv2d_nchw(data, weight, 1, pad, 1)
+        conv = topi.nn.conv2d_nchw(data, weight, stride, pad, 1)
     else:
-        conv = topi.nn.group_conv2d_nchw(data, weight, 1, pad, 1, groups)
+        conv = topi.nn.group_conv2d_nchw(data, weight, stride, pad, 1, groups)
     out = topi.nn.relu(topi.add(conv, bias))
     return [data, weight, bias, out]
 
@@ -62,6 +62,10 @@ KERNELS = {
                                  TiledReduction),
     "depthwise conv2d + bias + relu": (lambda: _conv_bias_relu(groups=32, ci=32, channels=32,
                                                                size=56), TiledReduction),
+    "conv2d 3x3 stride 2, 3 input channels": (
+        lambda: _conv_bias_relu(ci=3, channels=16, size=64, stride=2), TiledReduction),
+    "depthwise conv2d stride 2": (lambda: _conv_bias_relu(groups=32, ci=32, channels=32,
+                                                          size=112, stride=2), TiledReduction),
     "dense + bias": (_matmul_add, TiledReduction),
     "max pool": (_max_pool, TiledReduction),
     "hard swish": (_hard_swish, Elementwise),
@@ -136,6 +140,14 @@ def test_small_kernels_run_on_one_core(build):
     assert "T.parallel" not in script and "T.vectorized" in script, script
     np.testing.assert_allclose(_run(sch.mod, func), _run(tvm.IRModule({"main": func}), func),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_strided_conv_reads_a_deinterleaved_input():
+    """The padding of a stride-2 conv is stored as [..., w % 2, w // 2]: the conv's vector
+    loads are then contiguous."""
+    func = _func(lambda: _conv_bias_relu(ci=3, channels=16, size=64, stride=2))
+    sch = TiledReduction().apply(func, TARGET, False)
+    assert "pad_temp = T.sblock_alloc_buffer((1, 3, 66, 2, 33))" in sch.mod.script()
 
 
 def test_rule_order():
