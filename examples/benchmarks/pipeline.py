@@ -13,28 +13,12 @@ not a test.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
 import edgec
 from edgec.runtime.inputs import random_inputs
-
-HERE = Path(__file__).resolve().parent
-
-
-def model_set() -> dict[str, tuple[Path, dict]]:
-    models = {"digits": (HERE.parent / "digits" / "digits_cnn.onnx", {"input": (1, 1, 8, 8)})}
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
-    if spec:
-        ocr = Path(list(spec.submodule_search_locations)[0]) / "models"
-        models.update({
-            "det": (ocr / "ch_PP-OCRv4_det_infer.onnx", {"x": (1, 3, 320, 320)}),
-            "rec": (ocr / "ch_PP-OCRv4_rec_infer.onnx", {"x": (1, 3, 48, 320)}),
-            "cls": (ocr / "ch_ppocr_mobile_v2.0_cls_infer.onnx", {"x": (1, 3, 48, 192)}),
-        })
-    return models
+from model_set import models as model_set
 
 
 def main() -> None:
