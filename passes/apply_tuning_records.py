@@ -13,11 +13,8 @@ import tvm
 import tvm_ffi
 from tvm import relax, tirx
 
+from edgec.passes.default_schedules import is_scheduled
 from edgec.passes.rewrite_log import record
-
-
-def _scheduled(func) -> bool:
-    return bool(func.attrs is not None and func.attrs.get("tirx.is_scheduled", False))
 
 
 @tvm.transform.module_pass(opt_level=0, name="ApplyTuningRecords")
@@ -29,12 +26,12 @@ class ApplyTuningRecords:
         from edgec.tuning.database import open_database
 
         kernels = [g for g, f in mod.functions_items()
-                   if isinstance(f, tirx.PrimFunc) and not _scheduled(f)]
+                   if isinstance(f, tirx.PrimFunc) and not is_scheduled(f)]
         before = {g: mod[g] for g in kernels}
         database = open_database(self.directory, create=False)
         with database:
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
-        from_records = [g for g in kernels if _scheduled(mod[g])]
+        from_records = [g for g in kernels if is_scheduled(mod[g])]
         target = tvm.target.Target.current(allow_none=True)
         default_best = sum(1 for g in from_records if _is_default(before[g], mod[g], target))
         record("tuned kernel", len(from_records) - default_best)

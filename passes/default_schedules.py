@@ -22,13 +22,14 @@ class DefaultSchedules:
         if target is None or target.kind.name != "llvm":
             return mod
         kernels = [g for g, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)]
-        unscheduled = [g for g in kernels if not _scheduled(mod[g])]
+        unscheduled = [g for g in kernels if not is_scheduled(mod[g])]
         mod = dlight.ApplyDefaultSchedule(*default_rules())(mod)
-        scheduled = sum(1 for g in unscheduled if _scheduled(mod[g]))
+        scheduled = sum(1 for g in unscheduled if is_scheduled(mod[g]))
         record("default schedule", scheduled)
         record("naive kernel (no rule applies)", len(unscheduled) - scheduled)
         return mod
 
 
-def _scheduled(func) -> bool:
+def is_scheduled(func) -> bool:
+    """Whether a PrimFunc already has a schedule (``tirx.is_scheduled``)."""
     return bool(func.attrs is not None and func.attrs.get("tirx.is_scheduled", False))

@@ -5,8 +5,6 @@ database compiles into an artifact that runs correctly on the board, is what is 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,22 +26,14 @@ pytestmark = pytest.mark.slow
 
 def _kill_tree(pid: int) -> None:
     """kill -9 a process and its descendants (the emulator and its qemu child)."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if ppid == pid:
-                children.append(int(entry))
-    for child in children:
-        _kill_tree(child)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    import psutil
+
+    parent = psutil.Process(pid)
+    for proc in [*parent.children(recursive=True), parent]:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def test_tune_on_two_emulated_boards_one_dies(rasp4b_emulator, tmp_path):

@@ -124,20 +124,11 @@ def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
 
 def _popen_workers() -> list[int]:
     """Orphaned ``tvm.exec.popen_worker`` processes of this test (parent died)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmd = handle.read().split(b"\0")
-            with open(f"/proc/{entry}/stat") as handle:
-                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-        if b"tvm.exec.popen_worker" in b" ".join(cmd) and ppid == 1:
-            pids.append(int(entry))
-    return pids
+    import psutil
+
+    return [proc.pid for proc in psutil.process_iter(["cmdline", "ppid"])
+            if proc.info["ppid"] == 1
+            and "tvm.exec.popen_worker" in " ".join(proc.info["cmdline"] or [])]
 
 
 def test_option_errors():
