@@ -8,7 +8,8 @@ Phases, in order (a progress marker is logged between them):
                 again to merge the biases the input side made), clean-up.
 2. ``layout``   at -O3, for boards that prefer another data layout (ARM CPUs: NHWC):
                 ConvertLayout, weight transposes folded, transposes sunk until they cancel.
-3. ``lower``    operators legalized to TIR kernels; TVM's FuseOps/FuseTIR fuse each conv or
+3. ``lower``    convolutions on narrow feature maps get packed weights (vectors along output
+                channels); operators legalized to TIR kernels; TVM's FuseOps/FuseTIR fuse each conv or
                 matmul with its bias, activation and residual add into one kernel (the board
                 may cap the fused group depth).
 4. ``finalize`` Relax VM lowering: static memory planning, explicit allocation, shape lowering.
@@ -115,6 +116,12 @@ def _apply_records(directory: str) -> tvm.transform.Pass:
     return ApplyTuningRecords(directory)
 
 
+def _pack_conv_weights() -> tvm.transform.Pass:
+    from edgec.passes.pack_conv_weights import PackConvWeights
+
+    return PackConvWeights()
+
+
 def _default_schedules() -> tvm.transform.Pass:
     from edgec.passes.default_schedules import DefaultSchedules
 
@@ -138,6 +145,7 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         # -- lower ---------------------------------------------------------------------------
         _entry("DispatchSampling", relax.backend.DispatchSampling, "lower", required=True),
         _entry("DispatchSortScan", relax.backend.DispatchSortScan, "lower", required=True),
+        _entry("PackConvWeights", _pack_conv_weights, "lower", 2),
         _entry("LegalizeOps", t.LegalizeOps, "lower", required=True),
         _entry("AnnotateTIROpPattern", t.AnnotateTIROpPattern, "lower", 1),
         _entry("FoldConstantTIR", t.FoldConstant, "lower", 1),

@@ -84,6 +84,10 @@ class TiledReduction(ScheduleRule):
                 return None
         else:
             root_consumers = consumers
+        packed = _channel_vector_axis(sch.get(block), spatial)
+        if packed is not None:
+            return _schedule_channel_vectors(sch, block, writeback, main, packed, extents,
+                                             producers + root_consumers, target)
         write_region = sch.get(block).writes[0]
         last_var = var_of_index(write_region.region[-1].min)
         vec_axis = next((i for i, it in enumerate(spatial) if it.var.same_as(last_var)), None)
@@ -144,6 +148,102 @@ class TiledReduction(ScheduleRule):
             schedule_injective_block(sch, info.block_rv, lanes,
                                      parallel_min=2 if parallel else 1 << 62)
         return sch
+
+
+def _channel_vector_axis(stmt, spatial) -> tuple[int, int] | None:
+    """(spatial axis, lanes) when the block reads packed weights ``w[..., o // L, ..., o % L]``
+    (``PackConvWeights``): their last index runs along that output axis, L at a time."""
+    for region in stmt.reads:
+        index = region.region[-1].min
+        if not isinstance(index, tirx.FloorMod) or not isinstance(index.b, tirx.IntImm):
+            continue
+        lanes = int(index.b)
+        for axis, it in enumerate(spatial):
+            extent = extent_of(it.dom)
+            if index.a.same_as(it.var) and extent is not None and extent % lanes == 0 \
+                    and int(region.region[-1].extent) == 1:
+                return axis, lanes
+    return None
+
+
+# Accumulators (SIMD registers) of the channel-vector kernel: AVX-512 and NEON have 32
+# registers, AVX2 16; the rest hold the weight vector and broadcast inputs.
+def _max_accumulators(target: Target) -> int:
+    return 16 if vector_lanes(target) >= 16 or "aarch64" in str(target.attrs.get(
+        "mtriple", "")) else 12
+
+
+# One thread runs the channel-vector kernel below this many multiply-adds (~10 us at its pace).
+CHANNEL_VECTOR_SERIAL_BELOW = 1 << 20
+
+
+def _schedule_channel_vectors(sch, block, writeback, main, packed, extents, root_blocks,
+                              target):
+    """Conv2d over packed weights (``PackConvWeights``): SIMD lanes along output channels
+    (one weight vector load per tap), a block of output pixels in registers (each input pixel
+    broadcast once per tap), the accumulators stored channel-innermost in registers.
+
+        for tile in parallel(n, channel blocks, pixel blocks):
+            acc[ph][pw][L] = 0
+            for ci, kh, kw:
+                for i in unroll(ph): for j in unroll(pw):
+                    acc[i][j][:] += in[ci, y+i+kh, x+j+kw] * wp[o // L, ci, kh, kw, :]
+            out[tile] = epilogue(acc)
+    """
+    axis, lanes = packed
+    spatial = [it for it in main.iters if it.kind == "S"]
+    # The accumulators, channel-innermost: o -> (o // L, ..., o % L).
+    rank = len(sch.get(block).writes[0].region)
+    position = next(i for i, r in enumerate(sch.get(block).writes[0].region)
+                    if r.min.same_as(spatial[axis].var))
+
+    def channel_last(*i):
+        return (*i[:position], i[position] // lanes, *i[position + 1:], i[position] % lanes)
+
+    sch.transform_layout(block, ("write", 0), tirx.IndexMap.from_func(
+        channel_last, ndim=rank, index_dtype=str(spatial[axis].var.ty)))
+    loops = sch.get_loops(block)
+    s_loops = [loops[i] for i, it in enumerate(main.iters) if it.kind == "S"]
+    r_loops = [loops[i] for i, it in enumerate(main.iters) if it.kind == "R"]
+    # Register block over the pixel axes (the last two other spatial axes: h, w).
+    budget = _max_accumulators(target)
+    pixel_axes = [i for i, it in enumerate(spatial) if i != axis][-2:]
+    blocks = {}
+    for i in reversed(pixel_axes):
+        blocks[i] = divisor_at_most(extent_of(spatial[i].dom), budget)
+        budget //= blocks[i]
+    outer, inner = [], []
+    for i, loop in enumerate(s_loops):
+        if i == axis:
+            o_outer, o_inner = sch.split(loop, factors=[None, lanes])
+            outer.append(o_outer)
+        elif blocks.get(i, 1) > 1:
+            p_outer, p_inner = sch.split(loop, factors=[None, blocks[i]])
+            outer.append(p_outer)
+            inner.append(p_inner)
+        else:
+            outer.append(loop)
+    sch.reorder(*outer, *r_loops, *inner, o_inner)
+    tile = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+    sch.reverse_compute_at(writeback, tile, preserve_unit_loops=True)
+    work = 1
+    for extent in extents:
+        work *= extent
+    parallel = work >= CHANNEL_VECTOR_SERIAL_BELOW
+    if parallel:
+        sch.parallel(tile)
+    for loop in inner:
+        sch.unroll(loop)
+    sch.vectorize(o_inner)
+    init = sch.decompose_reduction(block, r_loops[0])
+    sch.vectorize(sch.get_loops(init)[-1])
+    wb_loops = sch.get_loops(writeback)[1:]
+    if wb_loops:
+        sch.vectorize(wb_loops[-1])
+    for other in root_blocks:
+        schedule_injective_block(sch, other.block_rv, vector_lanes(target),
+                                 parallel_min=2 if parallel else 1 << 62)
+    return sch
 
 
 def _deinterleave_strided_inputs(sch: s_tir.Schedule, block, producers) -> None:

@@ -33,6 +33,18 @@ def _conv_bias_relu(groups: int = 1, kernel: int = 3, channels: int = 16, size: 
     return [data, weight, bias, out]
 
 
+def _packed_conv_bias_relu(size: int = 14, ci: int = 32, channels: int = 64, lanes: int = 4):
+    """conv2d over weights packed by PackConvWeights: [co // lanes, ci, kh, kw, co % lanes]."""
+    from edgec.passes.pack_conv_weights import packed_conv2d_compute
+
+    data = te.placeholder((1, ci, size, size), name="data")
+    weight = te.placeholder((channels // lanes, ci, 3, 3, lanes), name="weight")
+    bias = te.placeholder((1, channels, 1, 1), name="bias")
+    conv = packed_conv2d_compute(data, weight, (1, 1), (1, 1, 1, 1), (1, 1),
+                                 (1, channels, size, size))
+    return [data, weight, bias, topi.nn.relu(topi.add(conv, bias))]
+
+
 def _matmul_add(rows: int = 64):
     a = te.placeholder((rows, 64), name="a")
     w = te.placeholder((96, 64), name="w")
@@ -66,6 +78,7 @@ KERNELS = {
         lambda: _conv_bias_relu(ci=3, channels=16, size=64, stride=2), TiledReduction),
     "depthwise conv2d stride 2": (lambda: _conv_bias_relu(groups=32, ci=32, channels=32,
                                                           size=112, stride=2), TiledReduction),
+    "conv2d over packed weights + bias + relu": (_packed_conv_bias_relu, TiledReduction),
     "dense + bias": (_matmul_add, TiledReduction),
     "max pool": (_max_pool, TiledReduction),
     "hard swish": (_hard_swish, Elementwise),
@@ -148,6 +161,16 @@ def test_strided_conv_reads_a_deinterleaved_input():
     func = _func(lambda: _conv_bias_relu(ci=3, channels=16, size=64, stride=2))
     sch = TiledReduction().apply(func, TARGET, False)
     assert "pad_temp = T.sblock_alloc_buffer((1, 3, 66, 2, 33))" in sch.mod.script()
+
+
+@pytest.mark.parametrize("target,lanes", [(TARGET, 4), (AVX512, 16)])
+def test_packed_weights_vectorize_along_channels(target, lanes):
+    """Over packed weights the lanes run along output channels: accumulators stored
+    channel-innermost ([n, co // L, h, w, co % L]), one L-wide weight load per tap."""
+    func = _func(lambda: _packed_conv_bias_relu(size=7, lanes=lanes))
+    script = TiledReduction().apply(func, target, False).mod.script()
+    assert f"(1, {64 // lanes}, 7, 7, {lanes}), scope=\"local\")" in script, script
+    assert f"T.vectorized({lanes})" in script
 
 
 def test_rule_order():
