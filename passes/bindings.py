@@ -73,3 +73,19 @@ def constant_array(expr) -> np.ndarray | None:
 
 def make_constant(array: np.ndarray, dtype: str) -> relax.Expr:
     return relax.const(np.ascontiguousarray(array.astype(dtype)), dtype)
+
+
+def ints(values) -> list[int]:
+    """Integer attributes (strides, padding, ...) as Python ints."""
+    return [int(v) for v in values]
+
+
+def static_shape(expr: relax.Expr) -> list[int] | None:
+    """A tensor expression's shape as ints, or None when unknown or symbolic."""
+    shape = getattr(expr.ty, "shape", None)
+    if shape is None or not hasattr(shape, "values"):
+        return None
+    try:
+        return ints(shape.values)
+    except TypeError:
+        return None

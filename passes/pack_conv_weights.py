@@ -24,24 +24,10 @@ import tvm
 from tvm import relax, te, topi
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from edgec.passes.bindings import constant_array, make_constant
+from edgec.passes.bindings import constant_array, ints, make_constant, static_shape
 from edgec.passes.rewrite_log import record
 
 PRIMFUNC_NAME = "conv2d_packed"
-
-
-def _ints(values) -> list[int]:
-    return [int(v) for v in values]
-
-
-def _static_shape(expr: relax.Expr) -> list[int] | None:
-    shape = getattr(expr.ty, "shape", None)
-    if shape is None or not hasattr(shape, "values"):
-        return None
-    try:
-        return _ints(shape.values)
-    except TypeError:
-        return None
 
 
 def _lanes() -> int:
@@ -92,7 +78,7 @@ def _qualifies(call: relax.Call, lanes: int) -> bool:
             or out_dtype not in ("", "void", "float32")):
         return False
     w = constant_array(weight)
-    in_shape, out_shape = _static_shape(x), _static_shape(call)
+    in_shape, out_shape = static_shape(x), static_shape(call)
     if (w is None or w.dtype != np.float32 or w.ndim != 4 or in_shape is None
             or out_shape is None or str(x.ty.dtype) != "float32"):
         return False
@@ -116,8 +102,8 @@ class _Packer(PyExprMutator):
         self.count += 1
         return self.builder_.call_te(
             packed_conv2d_compute, call.args[0], make_constant(packed, "float32"),
-            strides=_ints(attrs.strides), padding=_ints(attrs.padding),
-            dilation=_ints(attrs.dilation), out_shape=_static_shape(call),
+            strides=ints(attrs.strides), padding=ints(attrs.padding),
+            dilation=ints(attrs.dilation), out_shape=static_shape(call),
             primfunc_name_hint=PRIMFUNC_NAME)
 
 

@@ -20,34 +20,27 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
-from edgec.passes.bindings import constant_array, make_constant
+from edgec.passes.bindings import constant_array, ints, make_constant, static_shape
 from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
 
 _ROUNDS = 2
 
 
-def _ints(values) -> list[int]:
-    return [int(v) for v in values]
-
-
 def _split(orig: relax.Call, matched) -> relax.Expr:
     x, weight = orig.args
     attrs = orig.attrs
     w = constant_array(weight)
-    shape = x.ty.shape
-    if w is None or w.ndim != 4 or shape is None or len(shape.values) != 4:
+    dims = static_shape(x)  # None for a symbolic spatial size
+    if w is None or w.ndim != 4 or dims is None or len(dims) != 4:
         return orig
     kh, kw = w.shape[2], w.shape[3]
     if (str(attrs.data_layout) != "NCHW" or str(attrs.kernel_layout) != "IOHW"
             or str(attrs.out_layout) != "NCHW" or int(attrs.groups) != 1
-            or _ints(attrs.strides) != [kh, kw] or any(_ints(attrs.padding))
-            or any(_ints(attrs.output_padding)) or _ints(attrs.dilation) != [1, 1]):
+            or ints(attrs.strides) != [kh, kw] or any(ints(attrs.padding))
+            or any(ints(attrs.output_padding)) or ints(attrs.dilation) != [1, 1]):
         return orig
-    try:
-        n, _, h, wd = _ints(shape.values)
-    except TypeError:
-        return orig  # symbolic spatial size
+    n, _, h, wd = dims
     ci, co = w.shape[0], w.shape[1]
     out_dtype = attrs.out_dtype
     out_dtype = str(out_dtype) if out_dtype is not None and str(out_dtype) not in (

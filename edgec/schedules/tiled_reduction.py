@@ -17,6 +17,8 @@ kernels with zero or several reductions, or an epilogue that is not elementwise 
 
 from __future__ import annotations
 
+import math
+
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
@@ -86,8 +88,8 @@ class TiledReduction(ScheduleRule):
             root_consumers = consumers
         packed = _channel_vector_axis(sch.get(block), spatial)
         if packed is not None:
-            return _schedule_channel_vectors(sch, block, writeback, main, packed, extents,
-                                             producers + root_consumers, target)
+            return _schedule_channel_vectors(sch, block, writeback, main, spatial, packed,
+                                             extents, producers + root_consumers, target)
         write_region = sch.get(block).writes[0]
         last_var = var_of_index(write_region.region[-1].min)
         vec_axis = next((i for i, it in enumerate(spatial) if it.var.same_as(last_var)), None)
@@ -120,34 +122,42 @@ class TiledReduction(ScheduleRule):
             else:
                 outer.append(loop)
         outer.append(vec_outer)
-        inner = ([rb_inner] if rb_inner is not None else []) + [vec_inner]
-        sch.reorder(*outer, *r_loops, *inner)
-        tile = sch.fuse(*outer) if len(outer) > 1 else outer[0]
-        sch.reverse_compute_at(writeback, tile, preserve_unit_loops=True)
-        work = 1
-        for extent in extents:
-            work *= extent
-        parallel = work >= SERIAL_BELOW
-        if parallel:  # needs the reduction block whole, so before decompose_reduction
-            sch.parallel(tile)
-        if rb_inner is not None:
-            sch.unroll(rb_inner)
-        sch.vectorize(vec_inner)
-        init = sch.decompose_reduction(block, r_loops[0])
-        init_loops = sch.get_loops(init)
-        if len(init_loops) > 1:
-            sch.vectorize(init_loops[-1])
+        _finish_tiles(sch, block, writeback, outer, r_loops,
+                      [rb_inner] if rb_inner is not None else [], vec_inner,
+                      math.prod(extents) >= SERIAL_BELOW, producers + root_consumers, lanes,
+                      unroll_pragma=True)
+        return sch
+
+
+def _finish_tiles(sch, block, writeback, outer, r_loops, unrolled, vector, parallel,
+                  root_blocks, lanes, unroll_pragma=False) -> None:
+    """The steps both tilings end with: ``outer`` loops fused into the tile loop (parallel
+    when ``parallel``), the reduction inside, then ``unrolled`` register-block loops and the
+    ``vector`` loop; the accumulator's initialization and the write-back (with the inlined
+    epilogue) vectorized; the root-level injective blocks scheduled. ``unroll_pragma`` asks
+    LLVM to unroll the tile body (the steps' order is the schedule's trace, which the tuning
+    database compares, so it stays as it was)."""
+    sch.reorder(*outer, *r_loops, *unrolled, vector)
+    tile = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+    sch.reverse_compute_at(writeback, tile, preserve_unit_loops=True)
+    if parallel:  # needs the reduction block whole, so before decompose_reduction
+        sch.parallel(tile)
+    for loop in unrolled:
+        sch.unroll(loop)
+    sch.vectorize(vector)
+    init = sch.decompose_reduction(block, r_loops[0])
+    init_loops = sch.get_loops(init)
+    if len(init_loops) > 1:
+        sch.vectorize(init_loops[-1])
+    if unroll_pragma:
         sch.annotate(tile, "pragma_auto_unroll_max_step", UNROLL_STEP)
         sch.annotate(tile, "pragma_unroll_explicit", 1)
-        # The write-back (with the inlined epilogue): vectorize its innermost loop.
-        wb_loops = sch.get_loops(writeback)[1:]
-        if wb_loops:
-            sch.vectorize(wb_loops[-1])
-
-        for info in producers + root_consumers:
-            schedule_injective_block(sch, info.block_rv, lanes,
-                                     parallel_min=2 if parallel else 1 << 62)
-        return sch
+    wb_loops = sch.get_loops(writeback)[1:]
+    if wb_loops:
+        sch.vectorize(wb_loops[-1])
+    for info in root_blocks:
+        schedule_injective_block(sch, info.block_rv, lanes,
+                                 parallel_min=2 if parallel else 1 << 62)
 
 
 def _channel_vector_axis(stmt, spatial) -> tuple[int, int] | None:
@@ -177,8 +187,8 @@ def _max_accumulators(target: Target) -> int:
 CHANNEL_VECTOR_SERIAL_BELOW = 1 << 20
 
 
-def _schedule_channel_vectors(sch, block, writeback, main, packed, extents, root_blocks,
-                              target):
+def _schedule_channel_vectors(sch, block, writeback, main, spatial, packed, extents,
+                              root_blocks, target):
     """Conv2d over packed weights (``PackConvWeights``): SIMD lanes along output channels
     (one weight vector load per tap), a block of output pixels in registers (each input pixel
     broadcast once per tap), the accumulators stored channel-innermost in registers.
@@ -191,7 +201,6 @@ def _schedule_channel_vectors(sch, block, writeback, main, packed, extents, root
             out[tile] = epilogue(acc)
     """
     axis, lanes = packed
-    spatial = [it for it in main.iters if it.kind == "S"]
     # The accumulators, channel-innermost: o -> (o // L, ..., o % L).
     rank = len(sch.get(block).writes[0].region)
     position = next(i for i, r in enumerate(sch.get(block).writes[0].region)
@@ -223,26 +232,9 @@ def _schedule_channel_vectors(sch, block, writeback, main, packed, extents, root
             inner.append(p_inner)
         else:
             outer.append(loop)
-    sch.reorder(*outer, *r_loops, *inner, o_inner)
-    tile = sch.fuse(*outer) if len(outer) > 1 else outer[0]
-    sch.reverse_compute_at(writeback, tile, preserve_unit_loops=True)
-    work = 1
-    for extent in extents:
-        work *= extent
-    parallel = work >= CHANNEL_VECTOR_SERIAL_BELOW
-    if parallel:
-        sch.parallel(tile)
-    for loop in inner:
-        sch.unroll(loop)
-    sch.vectorize(o_inner)
-    init = sch.decompose_reduction(block, r_loops[0])
-    sch.vectorize(sch.get_loops(init)[-1])
-    wb_loops = sch.get_loops(writeback)[1:]
-    if wb_loops:
-        sch.vectorize(wb_loops[-1])
-    for other in root_blocks:
-        schedule_injective_block(sch, other.block_rv, vector_lanes(target),
-                                 parallel_min=2 if parallel else 1 << 62)
+    _finish_tiles(sch, block, writeback, outer, r_loops, inner, o_inner,
+                  math.prod(extents) >= CHANNEL_VECTOR_SERIAL_BELOW, root_blocks,
+                  vector_lanes(target))
     return sch
 
 
