@@ -67,23 +67,24 @@ def pack_weights(weight: np.ndarray, lanes: int) -> np.ndarray:
         weight.reshape(co // lanes, lanes, ci, kh, kw).transpose(0, 2, 3, 4, 1))
 
 
-def _qualifies(call: relax.Call, lanes: int) -> bool:
+def _packable_weights(call: relax.Call, lanes: int) -> np.ndarray | None:
+    """The conv2d's constant weights when the call qualifies (module docstring), else None."""
     if not isinstance(call.op, tvm.ir.Op) or call.op.name != "relax.nn.conv2d":
-        return False
+        return None
     attrs = call.attrs
     x, weight = call.args
     out_dtype = str(attrs.out_dtype) if attrs.out_dtype is not None else ""
     if (str(attrs.data_layout) != "NCHW" or str(attrs.kernel_layout) != "OIHW"
             or str(attrs.out_layout) != "NCHW" or int(attrs.groups) != 1
             or out_dtype not in ("", "void", "float32")):
-        return False
+        return None
     w = constant_array(weight)
     in_shape, out_shape = static_shape(x), static_shape(call)
     if (w is None or w.dtype != np.float32 or w.ndim != 4 or in_shape is None
             or out_shape is None or str(x.ty.dtype) != "float32"):
-        return False
+        return None
     # Rows that fill whole vectors keep the width-vector kernel (no packing needed there).
-    return w.shape[0] % lanes == 0 and out_shape[3] % lanes != 0
+    return w if w.shape[0] % lanes == 0 and out_shape[3] % lanes != 0 else None
 
 
 @mutator
@@ -95,10 +96,11 @@ class _Packer(PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:  # noqa: N802 - TVM's visitor name
         call = super().visit_call_(call)
-        if not _qualifies(call, self.lanes):
+        weights = _packable_weights(call, self.lanes)
+        if weights is None:
             return call
         attrs = call.attrs
-        packed = pack_weights(constant_array(call.args[1]), self.lanes)
+        packed = pack_weights(weights, self.lanes)
         self.count += 1
         return self.builder_.call_te(
             packed_conv2d_compute, call.args[0], make_constant(packed, "float32"),
