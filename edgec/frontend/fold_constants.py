@@ -14,7 +14,11 @@ input shapes fixed, this clean-up repeats until nothing changes:
    domain, is a quantization boundary (``QuantizeLinear``/``DequantizeLinear``, which the
    quantization passes must see), or its result would be much larger than its inputs.
 5. ``Identity`` nodes are bypassed (unless they name a graph output).
-6. Nodes and initializers that no graph output depends on are removed.
+6. Inference-mode ``Dropout`` is the identity: it is bypassed like ``Identity``, and its mask
+   output, when anything reads it, becomes ``ConstantOfShape(Shape(x), true)`` (folded in the
+   next round). Without this, TVM fuses the mask (a second kernel output) into the producer's
+   kernel. A Dropout in training mode with a non-zero ratio is random and is refused.
+7. Nodes and initializers that no graph output depends on are removed.
 
 It runs on the ONNX graph, after opset conversion and before import; it never changes the
 values the graph computes, only where they are computed.
@@ -30,6 +34,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
+
+from edgec.errors import UnsupportedModelError
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ class FoldReport:
     shapes_resolved: int = 0
     folded: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     identities_removed: int = 0
+    dropouts_removed: int = 0
     dead_removed: int = 0
     skipped_large: int = 0
 
@@ -61,8 +68,8 @@ class FoldReport:
         folded = sum(self.folded.values())
         return (f"{self.nodes_before} -> {self.nodes_after} nodes "
                 f"({self.constants_promoted} Constant, {self.shapes_resolved} Shape/Size, "
-                f"{folded} constant sub-graph nodes folded, {self.identities_removed} Identity "
-                f"and {self.dead_removed} dead nodes removed)")
+                f"{folded} constant sub-graph nodes folded, {self.identities_removed} Identity, "
+                f"{self.dropouts_removed} Dropout and {self.dead_removed} dead nodes removed)")
 
 
 def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, FoldReport]:
@@ -77,6 +84,7 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, FoldReport]
         report.dead_removed += _remove_dead(work.graph)
         if not changed:
             break
+    _refuse_computed_training_mode(work.graph)
     report.nodes_after = len(work.graph.node)
     logger.info("ONNX clean-up: %s", report.describe())
     return work, report
@@ -109,6 +117,8 @@ def _fold_round(model: onnx.ModelProto, opsets: dict[str, int], report: FoldRepo
     initializers = {t.name: t for t in graph.initializer}
     shapes = _static_shapes(graph)
     outputs = {o.name for o in graph.output}
+    read = outputs | {i for n in graph.node for i in n.input} | \
+        {i for n in graph.node for i in _subgraph_reads(n)}
     rename: dict[str, str] = {}
     kept: list[onnx.NodeProto] = []
     new_inits: list[onnx.TensorProto] = []
@@ -143,6 +153,21 @@ def _fold_round(model: onnx.ModelProto, opsets: dict[str, int], report: FoldRepo
             rename[node.output[0]] = node.input[0]
             report.identities_removed += 1
             changed = True
+        elif default_domain and node.op_type == "Dropout" and _inference_dropout(node, value,
+                                                                                  consts):
+            data, out = node.input[0], node.output[0]
+            if out in outputs:
+                kept.append(onnx.helper.make_node("Identity", [data], [out], name=node.name))
+            else:
+                rename[out] = data
+            if len(node.output) > 1 and node.output[1] in read:
+                shape = f"{node.output[1]}__shape"
+                kept.append(onnx.helper.make_node("Shape", [data], [shape]))
+                kept.append(onnx.helper.make_node(
+                    "ConstantOfShape", [shape], [node.output[1]],
+                    value=numpy_helper.from_array(np.array([True]))))
+            report.dropouts_removed += 1
+            changed = True
         elif _foldable(node, consts):
             feeds = {name: value(name) for name in inputs}
             results = _evaluate(node, feeds, opsets)
@@ -171,6 +196,39 @@ def _fold_round(model: onnx.ModelProto, opsets: dict[str, int], report: FoldRepo
             for node in sub.node:
                 _rename_inputs(node, rename)
     return changed
+
+
+def _inference_dropout(node: onnx.NodeProto, value, consts: dict) -> bool:
+    """Whether ``node`` (a Dropout) is the identity: no ``training_mode`` input (or a constant
+    false one), or a ratio of 0. False while those inputs are not yet constants; an error when
+    it is a training-mode dropout, whose output is random."""
+    inputs = list(node.input) + ["", ""]
+    ratio_name, mode_name = inputs[1], inputs[2]
+    if not mode_name:
+        return True
+    if mode_name not in consts or (ratio_name and ratio_name not in consts):
+        return False
+    if not bool(np.asarray(value(mode_name)).reshape(-1)[0]):
+        return True
+    ratio = float(np.asarray(value(ratio_name)).reshape(-1)[0]) if ratio_name else 0.5
+    if ratio == 0.0:
+        return True
+    raise UnsupportedModelError(
+        f"Dropout node '{node.name or node.output[0]}' runs in training mode (training_mode "
+        f"true, ratio {ratio:g}): its output is random, and edgec compiles inference only. "
+        "Export the model in inference mode (PyTorch: model.eval()) or set training_mode to "
+        "false")
+
+
+def _refuse_computed_training_mode(graph: onnx.GraphProto) -> None:
+    """A Dropout whose ``training_mode`` is not a constant (a graph input) cannot be compiled:
+    TVM's importer would compute inference mode whatever the input says."""
+    for node in graph.node:
+        if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2]:
+            raise UnsupportedModelError(
+                f"Dropout node '{node.name or node.output[0]}' takes its training_mode from "
+                f"'{node.input[2]}', which is not a constant; edgec compiles inference only: "
+                "make training_mode a constant false (or remove the input)")
 
 
 def _foldable(node: onnx.NodeProto, consts: dict) -> bool:

@@ -66,16 +66,19 @@ def stats_lines(stats: dict) -> list[str]:
     scheduling = [(rewrites.pop(key, 0), label) for key, label in SCHEDULE_KINDS]
     if any(count for count, _ in scheduling):
         lines.append("schedules  " + ", ".join(f"{count} {label}" for count, label in scheduling
-                                               if count or label != "naive"))
+                                               if count or label in ("tuned", "default")))
     if rewrites:
         items = [f"{rule} x{count}" for rule, count in rewrites.items()]
         lines.append("rewrites   " + _wrap(items))
     return lines
 
 
-# How kernels got their schedules (counted by ApplyTuningRecords and DefaultSchedules).
+# How kernels got their schedules (counted by ApplyTuningRecords and DefaultSchedules); a kernel
+# that "fell back" (a rule failed on it) is also counted as default or naive.
 SCHEDULE_KINDS = (("tuned kernel", "tuned"), ("default schedule", "default"),
-                  ("naive kernel (no rule applies)", "naive"))
+                  ("naive kernel (no rule applies)", "naive"),
+                  ("kernel fell back (a schedule rule failed on it)",
+                   "fell back after a failed rule"))
 
 
 def _wrap(items: list[str], width: int = 88) -> str:

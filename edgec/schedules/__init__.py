@@ -7,30 +7,57 @@ Rules are tried in order; the first that returns a schedule wins (dlight's Apply
 2. ``Elementwise``     injective kernels: inlined, fused, vectorized, parallel;
 3. dlight's CPU ``Reduction`` (softmax, norms) and ``GEMV`` rules.
 
-A kernel no rule takes keeps TVM's naive loop nest (correct, slow).
+A rule that raises on a kernel it cannot handle (dlight's rules do, e.g. on a kernel with two
+outputs) is skipped for that kernel and the next rule tried; a kernel no rule takes keeps TVM's
+naive loop nest (correct, slow). Neither ever fails a compile.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import logging
 
 from tvm.s_tir import dlight
 
 from edgec.schedules.elementwise import Elementwise
 from edgec.schedules.tiled_reduction import TiledReduction
 
+logger = logging.getLogger(__name__)
+
 
 def default_rules() -> list:
     return [TiledReduction(), Elementwise(), dlight.cpu.Reduction(), dlight.cpu.GEMV()]
 
 
-def default_schedule(func, target):
-    """The first rule's schedule of one PrimFunc (a traced ``s_tir.Schedule``), or None."""
-    for rule in default_rules():
+@dataclasses.dataclass
+class RuleChoice:
+    """The schedule the rules gave one kernel, and the rules that failed on it first."""
+
+    schedule: object | None           # a traced ``s_tir.Schedule``, or None: no rule applies
+    rule: str | None = None           # the rule that made ``schedule``
+    failures: list[str] = dataclasses.field(default_factory=list)  # "Rule: error" per failure
+
+
+def choose_schedule(func, target, rules: list | None = None) -> RuleChoice:
+    """Try ``rules`` (default: :func:`default_rules`) in order on one PrimFunc."""
+    choice = RuleChoice(schedule=None)
+    for rule in default_rules() if rules is None else rules:
+        name = type(rule).__name__
         try:
             sch = rule.apply(func, target, False)
-        except Exception:  # a rule that fails leaves the kernel to the next one
-            sch = None
+        except Exception as err:  # noqa: BLE001 - a failing rule leaves the kernel to the next
+            text = str(err).strip()
+            choice.failures.append(f"{name}: {type(err).__name__}: "
+                                   f"{text.splitlines()[-1] if text else ''}")
+            continue
         if isinstance(sch, list):
             sch = sch[0] if sch else None
         if sch is not None:
-            return sch
-    return None
+            choice.schedule, choice.rule = sch, name
+            return choice
+    return choice
+
+
+def default_schedule(func, target):
+    """The first rule's schedule of one PrimFunc (a traced ``s_tir.Schedule``), or None."""
+    return choose_schedule(func, target).schedule

@@ -101,3 +101,55 @@ def test_paddleocr_shape_subgraphs_fold_and_values_hold(paddleocr_models, name):
     x = np.random.default_rng(1).random(shape, dtype=np.float32)
     np.testing.assert_allclose(_run(folded, {"x": x})[0], _run(model, {"x": x})[0],
                                rtol=0, atol=1e-6)
+
+
+def _dropout_model(mask_is_output: bool, opset: int = 13, training=None, ratio=None):
+    inits = {}
+    inputs = ["g"]
+    if ratio is not None or training is not None:
+        inits["ratio"] = np.array(0.5 if ratio is None else ratio, np.float32)
+        inputs.append("ratio")
+    if training is not None:
+        inits["training"] = np.array(training)
+        inputs.append("training")
+    nodes = [helper.make_node("Relu", ["x"], ["g"], name="relu"),
+             helper.make_node("Dropout", inputs, ["d", "mask"], name="drop"),
+             helper.make_node("Neg", ["d"], ["y"], name="neg")]
+    outputs = [tensor("y", [2, 3])]
+    if mask_is_output:
+        outputs.append(tensor("mask", [2, 3], onnx.TensorProto.BOOL))
+    return make_model(nodes, [tensor("x", [2, 3])], outputs, inits, opset=opset)
+
+
+@pytest.mark.parametrize("training", [None, False])
+def test_inference_dropout_and_its_unused_mask_disappear(training):
+    model = _dropout_model(mask_is_output=False, training=training)
+    folded, report = fold_constants(model)
+    assert [n.op_type for n in folded.graph.node] == ["Relu", "Neg"]
+    assert report.dropouts_removed == 1
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(_run(model, {"x": x})[0], _run(folded, {"x": x})[0])
+
+
+def test_a_dropout_mask_that_is_read_becomes_constant_true():
+    model = _dropout_model(mask_is_output=True, ratio=0.0, training=True)
+    folded, _ = fold_constants(model)
+    assert "Dropout" not in [n.op_type for n in folded.graph.node]
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    want, got = _run(model, {"x": x}), _run(folded, {"x": x})
+    assert got[1].dtype == np.bool_ and got[1].all()
+    for w, g in zip(want, got):
+        np.testing.assert_array_equal(w, g)
+
+
+def test_training_mode_dropout_is_refused():
+    from edgec.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match="'drop' runs in training mode"):
+        fold_constants(_dropout_model(mask_is_output=False, training=True, ratio=0.3))
+    computed = _dropout_model(mask_is_output=False)
+    computed.graph.node[1].input.extend(["ratio_in", "mode_in"])
+    computed.graph.input.extend([tensor("ratio_in", [], onnx.TensorProto.FLOAT),
+                                 tensor("mode_in", [], onnx.TensorProto.BOOL)])
+    with pytest.raises(UnsupportedModelError, match="training_mode from 'mode_in'"):
+        fold_constants(computed)
