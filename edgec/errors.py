@@ -62,6 +62,12 @@ class CheckFailedError(EdgecError):
     exit_code = 1
 
 
+class TuningError(EdgecError):
+    """A tuning run that could not measure anything (a busy machine, a broken device)."""
+
+    exit_code = 1
+
+
 class InternalError(Exception):
     """A bug in edgec or TVM, not something the user did."""
 

@@ -3,7 +3,8 @@
 Phases, in order (a progress marker is logged between them):
 
 1. ``graph``    graph rewrites on Relax operators. TVM's inference decomposition (batch norm
-                into arithmetic) and constant folding; then edgec's: activation recognition,
+                into arithmetic), float16 accumulation in float32, and constant folding;
+                then edgec's: activation recognition,
                 affine folding into convolutions (output side, input side, then output side
                 again to merge the biases the input side made), clean-up.
 2. ``layout``   at -O3, for boards that prefer another data layout (ARM CPUs: NHWC):
@@ -122,6 +123,18 @@ def _pack_conv_weights() -> tvm.transform.Pass:
     return PackConvWeights()
 
 
+def _accumulate_in_float32() -> tvm.transform.Pass:
+    from edgec.passes.accumulate_in_float32 import AccumulateInFloat32
+
+    return AccumulateInFloat32()
+
+
+def _legalize_ops() -> tvm.transform.Pass:
+    from edgec.passes.legalize_reductions import REDUCTION_LEGALIZATIONS
+
+    return relax.transform.LegalizeOps(customize_legalize_map=REDUCTION_LEGALIZATIONS)
+
+
 def _default_schedules() -> tvm.transform.Pass:
     from edgec.passes.default_schedules import DefaultSchedules
 
@@ -133,6 +146,7 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
     entries = [
         # -- graph ---------------------------------------------------------------------------
         _entry("DecomposeOpsForInference", t.DecomposeOpsForInference, "graph", required=True),
+        _entry("AccumulateInFloat32", _accumulate_in_float32, "graph"),
         _entry("CanonicalizeBindings", t.CanonicalizeBindings, "graph", 1),
         _entry("FoldConstant", t.FoldConstant, "graph", 1),
         *_edgec_graph_passes(),
@@ -146,7 +160,7 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         _entry("DispatchSampling", relax.backend.DispatchSampling, "lower", required=True),
         _entry("DispatchSortScan", relax.backend.DispatchSortScan, "lower", required=True),
         _entry("PackConvWeights", _pack_conv_weights, "lower", 2),
-        _entry("LegalizeOps", t.LegalizeOps, "lower", required=True),
+        _entry("LegalizeOps", _legalize_ops, "lower", required=True),
         _entry("AnnotateTIROpPattern", t.AnnotateTIROpPattern, "lower", 1),
         _entry("FoldConstantTIR", t.FoldConstant, "lower", 1),
         _entry("FuseOps", lambda: _fuse_ops(options.fuse_max_depth), "lower", 1),

@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=int, default=8,
                    help="schedules measured per round; at most this many are lost if the run "
                         "is killed (default: 8)")
+    p.add_argument("--build-timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds one candidate's build may take before it is retried once "
+                        "(default: sized from the builds measured, at least 60)")
     p.add_argument("--rpc-tracker", metavar="HOST:PORT",
                    help="measure on devices registered with this TVM RPC tracker")
     p.add_argument("--rpc-key", metavar="KEY", help="device key on the tracker (e.g. rasp4b)")
@@ -59,9 +62,12 @@ def run(args: argparse.Namespace) -> int:
     report = tune(args.model, args.target, input_shapes=args.input_shape,
                   trials_per_task=args.trials_per_task, trials=args.trials,
                   time_budget=parse_duration(args.time_budget), log_dir=args.log_dir,
-                  rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key, batch=args.batch)
+                  rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key, batch=args.batch,
+                  build_timeout=args.build_timeout)
+    failed = sum(report.failures.values())
     print(f"tasks      {report.tasks}")
-    print(f"trials     {report.trials_run} this run, {report.trials_before} before")
+    print(f"trials     {report.trials_run} this run ({report.measured} measured"
+          f"{f', {failed} failed' if failed else ''}), {report.trials_before} before")
     print(f"stopped    {report.stopped_by} after {report.seconds:.0f} s")
     if report.best_us:
         total = sum(report.best_us.values())

@@ -14,7 +14,7 @@ from edgec.frontend.onnx_load import LoadedModel, ModelSource, load_onnx
 from edgec.frontend.opset import OpsetChange, normalize_opset
 from edgec.frontend.shapes import (ShapeMap, fix_input_shapes, parse_shape_specs,
                                    resolve_input_specs)
-from edgec.frontend.support import check_operators
+from edgec.frontend.support import check_element_types, check_operators
 from edgec.frontend.to_relax import import_to_relax
 from edgec.signature import Signature
 
@@ -43,12 +43,14 @@ def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None) -> Im
     """Load and check an ONNX model and import it into Relax with static input shapes."""
     loaded: LoadedModel = load_onnx(source)
     model, opset = normalize_opset(loaded.proto, loaded.origin)
+    check_element_types(model, loaded.origin)
     inputs = resolve_input_specs(model, input_shapes, loaded.origin)
     if model is loaded.proto:
         model = _copy(model)
     fix_input_shapes(model, inputs)
     original_ops = collections.Counter(n.op_type for n in model.graph.node)
     model, report = fold_constants(model)
+    check_element_types(model, loaded.origin)
     check_operators(model, loaded.origin)
     mod, outputs = import_to_relax(model, inputs, loaded.origin)
     producer = " ".join(p for p in (loaded.proto.producer_name,

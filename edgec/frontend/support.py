@@ -12,6 +12,12 @@ from edgec.errors import UnsupportedModelError
 # Handled by TVM's importer outside its converter table.
 _STRUCTURAL_OPS = frozenset({"If"})
 _MAX_NODES_LISTED = 5
+# Element types TVM declares but does not compute correctly (its float8 E5M2 -> float32 cast
+# turned 0 into 3.05e-5 and NaN into 98304) or cannot generate code for.
+UNSUPPORTED_ELEMENT_TYPES = frozenset(
+    getattr(onnx.TensorProto, name) for name in (
+        "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "FLOAT8E8M0",
+        "FLOAT4E2M1", "INT4", "UINT4", "INT2", "UINT2") if hasattr(onnx.TensorProto, name))
 
 
 @functools.cache
@@ -51,3 +57,32 @@ def check_operators(model: onnx.ModelProto, origin: str) -> None:
         f"model '{origin}' uses {len(missing)} operator type(s) edgec cannot compile yet, in "
         f"{count} node(s): {'; '.join(parts)}. Re-export the model without them, or replace "
         "them with supported ONNX operators")
+
+
+def check_element_types(model: onnx.ModelProto, origin: str) -> None:
+    """Raise one error for tensors of element types edgec cannot compute (float8, 4-bit):
+    graph inputs and outputs, initializers, and Cast/CastLike targets."""
+    found: list[str] = []
+    graph = model.graph
+    for value in [*graph.input, *graph.output]:
+        if value.type.tensor_type.elem_type in UNSUPPORTED_ELEMENT_TYPES:
+            found.append(f"'{value.name}' ({_type_name(value.type.tensor_type.elem_type)})")
+    for tensor in graph.initializer:
+        if tensor.data_type in UNSUPPORTED_ELEMENT_TYPES:
+            found.append(f"initializer '{tensor.name}' ({_type_name(tensor.data_type)})")
+    for index, node in enumerate(graph.node):
+        for attr in node.attribute:
+            if node.op_type == "Cast" and attr.name == "to" and attr.i in \
+                    UNSUPPORTED_ELEMENT_TYPES:
+                found.append(f"Cast node '{node.name or index}' (to {_type_name(attr.i)})")
+    if found:
+        shown = ", ".join(found[:_MAX_NODES_LISTED])
+        more = f" and {len(found) - _MAX_NODES_LISTED} more" if len(found) > _MAX_NODES_LISTED \
+            else ""
+        raise UnsupportedModelError(
+            f"model '{origin}' uses float8/4-bit tensors, which edgec cannot compile: {shown}"
+            f"{more}. Convert the model to float16/float32 or int8")
+
+
+def _type_name(elem: int) -> str:
+    return onnx.TensorProto.DataType.Name(elem)

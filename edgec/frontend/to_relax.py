@@ -10,7 +10,7 @@ import onnx
 import tvm
 from tvm import relax
 
-from edgec.errors import InternalError
+from edgec.errors import EdgecError, InternalError
 from edgec.frontend.opset import model_opset
 from edgec.signature import TensorSpec
 
@@ -27,6 +27,8 @@ def import_to_relax(model: onnx.ModelProto, inputs: Sequence[TensorSpec],
         try:
             mod = _importer(shape_dict, dtype_dict).from_onnx(model.graph,
                                                              model_opset(model))
+        except EdgecError:
+            raise  # a converter's refusal names the node and what to do
         except Exception as err:
             raise InternalError(
                 f"TVM's ONNX importer failed on model '{origin}' after edgec's clean-up: "
@@ -38,7 +40,7 @@ def import_to_relax(model: onnx.ModelProto, inputs: Sequence[TensorSpec],
 
 
 def _importer(shape_dict, dtype_dict):
-    """TVM's ONNX importer, with edgec's converters (``converters.py``) tried first."""
+    """TVM's ONNX importer, with edgec's converters (``converters/``) tried first."""
     from tvm.relax.frontend.onnx.onnx_frontend import ONNXGraphImporter
 
     from edgec.frontend.converters import CONVERTERS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import sys
 import time
 
@@ -14,14 +15,19 @@ class Progress:
         self.tasks_done = 0
         self.start = time.time()
         self.best: dict[str, float] = {}
+        self.measured = 0                    # trials that gave a latency
+        self.failures: collections.Counter = collections.Counter()  # reason -> trials
         self.stream = stream or sys.stderr
         self.task = ""
         self.enabled = self.stream.isatty() if hasattr(self.stream, "isatty") else False
         self.last_line = 0.0     # not a terminal (a log file): a line at most every 30 s
 
-    def update(self, task: str, trials: int, best_us: float | None) -> None:
+    def update(self, task: str, trials: int, best_us: float | None,
+               failures: list[str] = ()) -> None:
         self.task = task
         self.trials += trials
+        self.measured += trials - len(failures)
+        self.failures.update(failures)
         if best_us is not None:
             self.best[task] = min(self.best.get(task, float("inf")), best_us)
         self._draw()
@@ -39,7 +45,8 @@ class Progress:
         filled = int(30 * min(1.0, self.trials / self.total_trials))
         line = (f"[{'#' * filled}{'.' * (30 - filled)}] tasks {self.tasks_done}/{self.total_tasks}"
                 f"  trials {self.trials}/{self.total_trials}  {self.task[:28]:<28} best "
-                f"{best_text}  left {_duration(left)}")
+                f"{best_text}  left {_duration(left)}"
+                + (f"  failed {sum(self.failures.values())}" if self.failures else ""))
         if self.enabled:
             self.stream.write("\r" + line)
         elif final or time.time() - self.last_line >= 30:

@@ -13,7 +13,6 @@ Measurement is local, or on devices registered with a TVM RPC tracker (``edgec s
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import shutil
@@ -21,8 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-from edgec.errors import OptionError
+from edgec.errors import OptionError, TuningError
 from edgec.targets import resolve_target
 from edgec.tuning.database import open_database
 from edgec.tuning.locate import board_dir
@@ -41,24 +39,35 @@ class TuneReport:
     trials_run: int
     trials_before: int
     seconds: float
-    stopped_by: str          # "done", "trials", "time budget"
+    stopped_by: str          # "done", "trials", "time budget", "nothing measured"
     best_us: dict[str, float]
+    measured: int = 0        # trials of this run that gave a latency
+    failures: dict[str, int] = dataclasses.field(default_factory=dict)  # reason -> trials
 
 
 def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int = 64,
          trials: int | None = None, time_budget: float | None = None,
          log_dir: str | Path = "tuning_logs", rpc_tracker: str | None = None,
-         rpc_key: str | None = None, batch: int = 8, progress: bool = True) -> TuneReport:
+         rpc_key: str | None = None, batch: int = 8, progress: bool = True,
+         build_timeout: float | None = None) -> TuneReport:
+    """Tune ``model``'s kernels for ``target``; see the module docstring. ``build_timeout``:
+    seconds a candidate's build may take (None: sized from the builds measured). Raises
+    :class:`TuningError` when trials ran but not one could be measured."""
     from edgec.runtime.threads import configure_threads
+    from edgec.tuning.measure import make_runner
 
     if trials_per_task < 1 or (trials is not None and trials < 1) or batch < 1:
         raise OptionError("--trials, --trials-per-task and --batch must be positive")
+    if build_timeout is not None and build_timeout <= 0:
+        raise OptionError(f"--build-timeout {build_timeout:g}: must be a positive number of "
+                          "seconds")
     if bool(rpc_tracker) != bool(rpc_key):
         raise OptionError("--rpc-tracker and --rpc-key go together")
     configure_threads()  # measurement workers inherit the thread count deployment uses
     start = time.time()
     resolved = resolve_target(target)
     tvm_target = resolved.tvm_target()
+    runner = make_runner(rpc_tracker, rpc_key)  # an unreachable tracker fails before any file
     database_dir = board_dir(Path(log_dir), resolved.board.name, resolved.target.get("mcpu"))
     database = open_database(database_dir)
     mod = lowered_module(model, resolved, input_shapes)
@@ -76,8 +85,45 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     bar = Progress(len(defaults) + min(remaining_global, sum(
                        max(0, trials_per_task - max(spent[t.name], 1)) for t in tasks)), len(tasks),
                    stream=None if progress else open(os.devnull, "w"))
-    builder, runner = _builder(resolved), _runner(rpc_tracker, rpc_key)
+    builder = _builder(resolved, build_timeout)
+    try:
+        trials_run, stopped_by = _search(tasks, defaults, spent, tvm_target, database, builder,
+                                         runner, bar, trials_per_task, remaining_global, batch,
+                                         start, time_budget)
+    finally:
+        builder.close()
+        bar.close()
+    report = TuneReport(database=database_dir, tasks=len(tasks), trials_run=trials_run,
+                        trials_before=trials_before, seconds=time.time() - start,
+                        stopped_by=stopped_by, best_us=dict(bar.best), measured=bar.measured,
+                        failures=dict(bar.failures))
+    _check_measured(report)
+    return report
+
+
+def _check_measured(report: TuneReport) -> None:
+    """Trials that all failed are an error (the records say nothing); some failures a warning."""
+    if not report.failures:
+        return
+    failed = sum(report.failures.values())
+    reasons = "; ".join(f"{n} x {reason}" for reason, n in
+                        sorted(report.failures.items(), key=lambda kv: -kv[1])[:3])
+    if report.measured == 0:
+        raise TuningError(
+            f"no schedule could be measured: all {failed} trials failed ({reasons}); nothing "
+            "useful was recorded. If the machine is busy, tune when it is quieter or give "
+            "builds more time (--build-timeout SECONDS)")
+    logger.warning("%d of %d trials could not be measured (%s)", failed,
+                   failed + report.measured, reasons)
+
+
+def _search(tasks, defaults, spent, tvm_target, database, builder, runner, bar,
+            trials_per_task, remaining_global, batch, start, time_budget) -> tuple[int, str]:
+    """Measure the missing defaults, then search the tasks slowest first; return (trials run,
+    why it stopped)."""
     _measure_defaults(defaults, tvm_target, database, builder, runner, bar)
+    if defaults and bar.measured == 0:
+        return len(defaults), "nothing measured"  # the search would fail the same way
     for task, _, _ in defaults:
         spent[task.name] += 1
     tasks = _by_measured_cost(database, tasks)
@@ -105,10 +151,7 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
                                              for t in tasks[tasks.index(task) + 1:]):
                 stopped_by = "trials"
                 break
-    bar.close()
-    return TuneReport(database=database_dir, tasks=len(tasks), trials_run=trials_run,
-                      trials_before=trials_before, seconds=time.time() - start,
-                      stopped_by=stopped_by, best_us=dict(bar.best))
+    return trials_run, stopped_by
 
 
 def _by_measured_cost(database, tasks: list[Task]) -> list[Task]:
@@ -141,7 +184,8 @@ def _records_per_task(database, tasks: list[Task]) -> dict[str, int]:
 
 def _missing_defaults(tasks: list[Task], target, database) -> list[tuple]:
     """(task, default schedule, args) for each task whose database records lack its current
-    default schedule (new kernels, or default rules that changed since)."""
+    default schedule (new kernels, or default rules that changed since), or hold it only as a
+    failed measurement (a build that timed out on a busy machine is tried again)."""
     import json
 
     from tvm.s_tir import meta_schedule as ms
@@ -157,10 +201,15 @@ def _missing_defaults(tasks: list[Task], target, database) -> list[tuple]:
             if database.has_workload(task.mod):
                 trace = json.dumps(_json(sch.trace.as_json()))
                 records = database.get_top_k(database.commit_workload(task.mod), 1 << 30)
-                if any(json.dumps(_json(r.trace.as_json())) == trace for r in records):
+                if any(json.dumps(_json(r.trace.as_json())) == trace and _measured(r)
+                       for r in records):
                     continue
             missing.append((task, sch, ms.arg_info.ArgInfo.from_prim_func(task.mod["main"])))
     return missing
+
+
+def _measured(record) -> bool:
+    return bool(record.run_secs) and min(float(x) for x in record.run_secs) < 1e9
 
 
 def _json(value):
@@ -193,16 +242,19 @@ def _measure_defaults(scheduled: list[tuple], target, database, builder, runner,
         task, sch, args_info = item
         result = results.get(id(item))
         run_secs = [1e10]
+        failure = None
         if result is not None and result.error_msg is None and result.run_secs:
             run_secs = [float(x) for x in result.run_secs]
         else:
             error = b.error_msg if result is None else result.error_msg
+            failure = failure_reason(error)
             logger.warning("%s: the default schedule failed to %s: %s", task.name,
                            "build" if result is None else "run", (error or "")[-300:])
         database.commit_tuning_record(ms.database.TuningRecord(
             sch.trace, database.commit_workload(task.mod), run_secs, target, args_info))
         mean_us = sum(run_secs) / len(run_secs) * 1e6
-        bar.update(task.name, 1, mean_us if mean_us < 1e9 else None)
+        bar.update(task.name, 1, mean_us if mean_us < 1e9 else None,
+                   failures=[failure] if failure else [])
 
 
 def _tune_chunk(task, target, database, builder, runner, trials, batch, scratch, bar) -> None:
@@ -218,6 +270,17 @@ def _tune_chunk(task, target, database, builder, runner, trials, batch, scratch,
                   database=database, cost_model="xgb", measure_callbacks=callbacks)
 
 
+def failure_reason(error: str | None) -> str:
+    """A trial's error message as one short line (the kind of failure, not its traceback)."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return "no latency measured"
+    first = lines[0]
+    if "Timeout" in first:
+        return first
+    return f"{first} {lines[-1]}"[:160] if len(lines) > 1 else first[:160]
+
+
 def _Progress(task: Task, bar: Progress):
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
@@ -226,50 +289,26 @@ def _Progress(task: Task, bar: Progress):
     class ProgressCallback(ms.measure_callback.PyMeasureCallback):
         def apply(self, task_scheduler, task_id, measure_candidates, builder_results,
                   runner_results):
-            best = None
-            for result in runner_results:
-                if result.run_secs:
+            best, failures = None, []
+            for built, result in zip(builder_results, runner_results):
+                mean = None
+                if result.run_secs and result.error_msg is None:
                     mean = sum(float(s) for s in result.run_secs) / len(result.run_secs)
-                    if mean < 1e9:
-                        best = mean * 1e6 if best is None else min(best, mean * 1e6)
-            bar.update(task.name, len(runner_results), best)
+                if mean is not None and mean < 1e9:
+                    best = mean * 1e6 if best is None else min(best, mean * 1e6)
+                else:
+                    failures.append(failure_reason(built.error_msg or result.error_msg))
+            bar.update(task.name, len(runner_results), best, failures=failures)
 
     return ProgressCallback()
 
 
-def _export_with(compiler: str, mod) -> str:
-    """LocalBuilder export for cross targets: link with the board's compiler, into a fresh
-    directory (MetaSchedule deletes the artifact's whole directory after measuring)."""
-    from tvm.support import cc
-
-    directory = tempfile.mkdtemp(prefix="edgec-ms-")
-    path = os.path.join(directory, "tuned.so")
-    mod.export_library(path, fcompile=cc.cross_compiler(compiler))
-    return path
-
-
-def _builder(resolved):
-    from tvm.s_tir import meta_schedule as ms
+def _builder(resolved, timeout: float | None):
+    from edgec.tuning.measure import PatientBuilder
 
     if resolved.board.arch == "x86_64" and resolved.board.toolchain.compiler in ("", "g++"):
-        return ms.builder.LocalBuilder()
+        return PatientBuilder(timeout=timeout)
     compiler = shutil.which(resolved.board.toolchain.compiler) or \
         resolved.board.toolchain.compiler
-    return ms.builder.LocalBuilder(f_export=functools.partial(_export_with, compiler))
+    return PatientBuilder(compiler=compiler, timeout=timeout)
 
-
-def _runner(rpc_tracker: str | None, rpc_key: str | None):
-    from tvm.s_tir import meta_schedule as ms
-
-    evaluator = ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=20,
-                                          enable_cpu_cache_flush=False)
-    if not rpc_tracker:
-        return ms.runner.LocalRunner(evaluator_config=evaluator)
-    from edgec.device.rpc_client import _probe, parse_host_port
-
-    host, port = parse_host_port(rpc_tracker, "--rpc-tracker")
-    _probe(host, port, f"no RPC tracker answers at {host}:{port}")
-    return ms.runner.RPCRunner(
-        rpc_config=ms.runner.RPCConfig(tracker_host=host, tracker_port=port,
-                                       tracker_key=rpc_key, session_timeout_sec=120),
-        evaluator_config=evaluator)

@@ -39,6 +39,12 @@ def tuned_digits(tmp_path_factory):
     return log_dir, report
 
 
+def _measured_records(database) -> list[float]:
+    """Latencies (s) of the records that were really measured (failures hold 1e10)."""
+    secs = [min(json.loads(line)[1][1]) for line in (database / RECORDS).read_text().splitlines()]
+    return [s for s in secs if s < 1e9]
+
+
 def test_tune_writes_records_under_the_board(tuned_digits):
     log_dir, report = tuned_digits
     assert report.tasks == 7 and report.trials_run == 7 + 3 and report.trials_before == 0
@@ -46,6 +52,36 @@ def test_tune_writes_records_under_the_board(tuned_digits):
     assert report.database.parent == log_dir / "host"  # host records are per CPU model
     assert _lines(report.database) == 10
     assert report.best_us and all(0 < us < 1e5 for us in report.best_us.values())
+    # every kernel's default schedule, at least, was measured (not just attempted)
+    assert report.measured >= 7 and report.measured + sum(report.failures.values()) == 10
+    assert len(_measured_records(report.database)) == report.measured
+
+
+def test_a_run_that_measures_nothing_fails_with_one_line(tmp_path):
+    """Builds that cannot finish in time (as on a machine too busy for the timeout) make
+    nothing of the run: an error saying why, not a success with no records."""
+    result = run_cli("tune", DIGITS_MODEL, "-s", SHAPE, "--trials", "2", "--trials-per-task",
+                     "2", "--build-timeout", "0.001", "--log-dir", tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("edgec: error:")]
+    assert len(errors) == 1 and "no schedule could be measured: all 7 trials failed" in \
+        errors[0] and "Timeout" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert _measured_records(next(tmp_path.rglob(RECORDS)).parent) == []
+
+
+@pytest.mark.slow
+def test_tune_measures_on_a_loaded_machine(tmp_path):
+    """With the CPU oversubscribed (busy processes on every core, and more), the default
+    schedules of every kernel are still built and measured."""
+    from tests.tuning.load import cpu_load
+
+    with cpu_load(processes=2 * (os.cpu_count() or 1) + 1):
+        result = run_cli("tune", DIGITS_MODEL, "-s", SHAPE, "--trials", "1",
+                         "--trials-per-task", "1", "--log-dir", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "trials     7 this run (7 measured)" in result.stdout, result.stdout
+    assert len(_measured_records(next(tmp_path.rglob(RECORDS)).parent)) == 7
 
 
 def test_rerun_with_the_same_budget_has_nothing_left(tuned_digits):

@@ -1,0 +1,40 @@
+"""edgec's own ONNX -> Relax converters, consulted before TVM's importer table.
+
+A converter is called as ``converter(bb, inputs, attrs, opset)`` and either
+
+- returns a Relax expression (a ``relax.Tuple`` for several outputs): edgec's conversion;
+- returns None: TVM's converter handles the node, with ``attrs`` as the converter left them
+  (a converter may normalise them first, e.g. ConvTranspose's ``output_shape`` into pads);
+- raises ``UnsupportedModelError``: neither edgec nor TVM can honour the node as written (a
+  mode, attribute or non-constant input that TVM would silently ignore); the message names
+  the node and says what to do.
+
+They exist where TVM's converters lose information (``Clip``) or compute something other than
+the ONNX specification (the node-suite differences: each module says which).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from tvm import relax
+
+from edgec.frontend.converters.clip import convert_clip
+from edgec.frontend.converters.conv_transpose import convert_conv_transpose
+from edgec.frontend.converters.detection import convert_nms, convert_roi_align
+from edgec.frontend.converters.elementwise import convert_is_inf, convert_mish, convert_softplus
+from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
+
+Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
+
+CONVERTERS: dict[str, Converter] = {
+    "Clip": convert_clip,
+    "ConvTranspose": convert_conv_transpose,
+    "NonMaxSuppression": convert_nms,
+    "RoiAlign": convert_roi_align,
+    "IsInf": convert_is_inf,
+    "Softplus": convert_softplus,
+    "Mish": convert_mish,
+    "BatchNormalization": convert_batch_norm,
+    "LayerNormalization": convert_layer_norm,
+}

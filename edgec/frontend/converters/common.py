@@ -1,0 +1,48 @@
+"""What edgec's converters share: constants, node names, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.errors import UnsupportedModelError
+
+
+def constant_array(expr) -> np.ndarray | None:
+    """The value of a constant input (an initializer or folded sub-graph), None otherwise."""
+    if expr is None:
+        return None
+    value = getattr(expr, "value", None)
+    if value is None or not hasattr(value, "numpy"):
+        return None
+    return value.numpy()
+
+
+def scalar_constant(expr) -> float | None:
+    array = constant_array(expr)
+    if array is None or array.size != 1:
+        return None
+    return float(array.reshape(()))
+
+
+def node_label(op: str, attrs: dict) -> str:
+    name = (attrs.get("tvm_custom") or {}).get("name") or ""
+    return f"{op} node '{name}'" if name else f"a {op} node"
+
+
+def refuse(op: str, attrs: dict, what: str, todo: str) -> UnsupportedModelError:
+    """The error for a node edgec cannot compile as written: what it does, what to do."""
+    return UnsupportedModelError(f"{node_label(op, attrs)} {what}; {todo}")
+
+
+def text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def static_dims(expr) -> list[int] | None:
+    shape = getattr(expr.ty, "shape", None)
+    if shape is None or not hasattr(shape, "values"):
+        return None
+    try:
+        return [int(d) for d in shape.values]
+    except TypeError:
+        return None
