@@ -60,10 +60,16 @@ def check_operators(model: onnx.ModelProto, origin: str) -> None:
 
 
 def check_element_types(model: onnx.ModelProto, origin: str) -> None:
-    """Raise one error for tensors of element types edgec cannot compute (float8, 4-bit):
-    graph inputs and outputs, initializers, and Cast/CastLike targets."""
-    found: list[str] = []
+    """Raise one error for outputs that are not tensors (sequences, maps, optionals: TVM's
+    importer would return a tensor in their place), and one for tensors of element types edgec
+    cannot compute (float8, 4-bit): graph inputs and outputs, initializers, Cast targets."""
     graph = model.graph
+    not_tensors = [o.name for o in graph.output if not o.type.HasField("tensor_type")]
+    if not_tensors:
+        raise UnsupportedModelError(
+            f"model '{origin}' has output(s) {', '.join(repr(n) for n in not_tensors)} that are "
+            "not tensors (sequence, map or optional); edgec compiles tensor outputs only")
+    found: list[str] = []
     for value in [*graph.input, *graph.output]:
         if value.type.tensor_type.elem_type in UNSUPPORTED_ELEMENT_TYPES:
             found.append(f"'{value.name}' ({_type_name(value.type.tensor_type.elem_type)})")

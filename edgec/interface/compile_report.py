@@ -78,7 +78,11 @@ def stats_lines(stats: dict) -> list[str]:
 SCHEDULE_KINDS = (("tuned kernel", "tuned"), ("default schedule", "default"),
                   ("naive kernel (no rule applies)", "naive"),
                   ("kernel fell back (a schedule rule failed on it)",
-                   "fell back after a failed rule"))
+                   "fell back after a failed rule"),
+                  ("tuning records of another CPU (ignored)",
+                   "with records of another CPU (ignored)"),
+                  ("tuning records older than the default schedule (ignored)",
+                   "with records older than the default (ignored)"))
 
 
 def _wrap(items: list[str], width: int = 88) -> str:

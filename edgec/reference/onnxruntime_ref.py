@@ -66,7 +66,8 @@ class OrtReference:
 
         binding = self._session.io_binding()
         for name in self.input_names:
-            binding.bind_cpu_input(name, np.ascontiguousarray(inputs[name]))
+            value = np.asarray(inputs[name])  # (ascontiguousarray would make 0-d arrays 1-d)
+            binding.bind_cpu_input(name, value if value.flags.c_contiguous else value.copy())
         for name in self.output_names:
             binding.bind_output(name)
         self._session.run_with_iobinding(binding)

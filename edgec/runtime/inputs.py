@@ -60,7 +60,8 @@ def _check(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
             f"input '{spec.name}'{where} has shape {list(value.shape)}; the model was compiled "
             f"for {list(spec.shape)} (recompile with --input-shape "
             f"{spec.name}:{','.join(str(d) for d in value.shape)} for that shape)")
-    return np.ascontiguousarray(value)
+    # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+    return value if value.flags.c_contiguous else np.array(value, order="C")
 
 
 def random_inputs(signature: Signature, seed: int = 0) -> dict[str, np.ndarray]:

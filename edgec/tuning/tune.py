@@ -186,11 +186,10 @@ def _missing_defaults(tasks: list[Task], target, database) -> list[tuple]:
     """(task, default schedule, args) for each task whose database records lack its current
     default schedule (new kernels, or default rules that changed since), or hold it only as a
     failed measurement (a build that timed out on a busy machine is tried again)."""
-    import json
-
     from tvm.s_tir import meta_schedule as ms
 
     from edgec.schedules import default_schedule
+    from edgec.tuning.records import measured, trace_key
 
     missing = []
     with target:
@@ -199,29 +198,12 @@ def _missing_defaults(tasks: list[Task], target, database) -> list[tuple]:
             if sch is None:
                 continue
             if database.has_workload(task.mod):
-                trace = json.dumps(_json(sch.trace.as_json()))
+                trace = trace_key(sch.trace)
                 records = database.get_top_k(database.commit_workload(task.mod), 1 << 30)
-                if any(json.dumps(_json(r.trace.as_json())) == trace and _measured(r)
-                       for r in records):
+                if any(trace_key(r.trace) == trace and measured(r) for r in records):
                     continue
             missing.append((task, sch, ms.arg_info.ArgInfo.from_prim_func(task.mod["main"])))
     return missing
-
-
-def _measured(record) -> bool:
-    return bool(record.run_secs) and min(float(x) for x in record.run_secs) < 1e9
-
-
-def _json(value):
-    """A trace's JSON form as plain Python (FFI arrays and maps to lists and dicts)."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if hasattr(value, "items"):
-        return {str(k): _json(v) for k, v in value.items()}
-    try:
-        return [_json(v) for v in value]
-    except TypeError:
-        return str(value)
 
 
 def _measure_defaults(scheduled: list[tuple], target, database, builder, runner,

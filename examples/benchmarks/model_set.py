@@ -5,12 +5,15 @@ tuning_logs/) against ONNX Runtime, one table from one run.
 The set: PaddleOCR PP-OCRv4 det (320x320) and rec, the mobile v2 direction classifier (from the
 ``rapidocr-onnxruntime`` package), the project's digits CNN, and ResNet-50 / MobileNetV2 built
 locally with random weights (``examples/models/cnn_zoo.py``; latency does not depend on the
-weights' values). Every engine runs the same inputs with the same threads, in alternating rounds,
-each keeping its best round mean; peak memory is measured per engine in a fresh process. A
-benchmark, not a test: this machine is shared, so compare ratios from one run.
+weights' values). Every engine runs the same inputs with the same threads, in many short
+interleaved blocks (``edgec/interface/interleave.py``): latencies are medians of block means,
+ratios medians of per-round ratios with their interquartile range; each engine runs in a
+worker process of its own (``--in-process``: all in this one). Peak memory is measured per engine in a fresh process. A
+benchmark, not a test: the machine is shared, so only ratios from interleaved rounds mean much.
 
     python examples/benchmarks/model_set.py [--models det,rec,cls,digits,resnet50,mobilenet_v2]
-        [--target host] [--rounds 5] [--repeat 10] [--threads N] [--json FILE]
+        [--target host] [--rounds 30] [--block-ms 200] [--in-process] [--threads N]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -23,10 +26,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "models"))
-
-
-# The digits CNN runs in microseconds: rounds of 10 runs would measure timer and scheduler noise.
-MIN_REPEAT = {"digits": 1000}
 
 
 def models() -> dict[str, tuple[Path, dict]]:
@@ -55,8 +54,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", default="det,rec,cls,digits,resnet50,mobilenet_v2")
     parser.add_argument("--target", default="host")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=10, help="runs per round")
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
+    parser.add_argument("--block-ms", type=float, default=200.0, help="length of one block")
+    parser.add_argument("--in-process", action="store_true",
+                        help="every engine in this process (default: each in its own)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--tuning-logs", default=None)
     parser.add_argument("--json", help="also write the results as JSON")
@@ -73,8 +75,9 @@ def main() -> None:
 
             cnn_zoo.build(name, path)
         results.append(bench(str(path), args.target, input_shapes=shapes, rounds=args.rounds,
-                             repeat=max(args.repeat, MIN_REPEAT.get(name, 0)), threads=args.threads, name=name,
-                             tuning_logs=args.tuning_logs))
+                             block_seconds=args.block_ms / 1e3, own_process=not args.in_process,
+                             measure_memory=not args.no_memory, threads=args.threads,
+                             name=name, tuning_logs=args.tuning_logs))
         print(f"{name}: done", file=sys.stderr, flush=True)
     print(table(results))
     if args.json:

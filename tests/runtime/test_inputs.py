@@ -71,3 +71,14 @@ def test_random_inputs_are_reproducible(artifact):
     a = random_inputs(artifact.signature, seed=3)["input"]
     b = random_inputs(artifact.signature, seed=3)["input"]
     assert a.dtype == np.float32 and np.array_equal(a, b) and 0 <= a.min() and a.max() < 1
+
+
+def test_scalar_inputs_stay_scalars():
+    from edgec.runtime.inputs import normalize_inputs
+    from edgec.signature import Signature, TensorSpec
+
+    signature = Signature((TensorSpec("cond", (), "bool"), TensorSpec("x", (2,), "float32")), ())
+    arrays = normalize_inputs(signature, {"cond": np.array(True),
+                                          "x": np.arange(4, dtype=np.float32)[::2]})
+    assert arrays[0].shape == () and arrays[1].flags.c_contiguous
+    assert list(arrays[1]) == [0.0, 2.0]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import edgec
+import edgec.targets
 from edgec.errors import OptionError
 from edgec.reference import OrtReference
 from edgec.runtime.inputs import random_inputs
@@ -112,6 +113,48 @@ def test_compile_applies_the_records_and_stays_correct(tuned_digits, digits_mode
     assert untuned.manifest.pipeline["tuning"] is None
 
 
+def _copy_database(source, target_dir, edit=None):
+    """A copy of a tuning database, each record line passed through ``edit`` (None drops it)."""
+    import shutil
+
+    target_dir.mkdir(parents=True)
+    shutil.copy(source / "database_workload.json", target_dir)
+    lines = (source / RECORDS).read_text().splitlines()
+    kept = [line for line in (edit(i, line) if edit else line for i, line in enumerate(lines))
+            if line is not None]
+    (target_dir / RECORDS).write_text("".join(line + "\n" for line in kept))
+    return target_dir
+
+
+def test_records_of_another_cpu_are_not_used(tuned_digits, tmp_path, digits_model):
+    """Records carry the target they were measured on; forced onto another CPU with
+    --tuning-logs they are ignored (a schedule's speed does not carry over between CPUs)."""
+    _, report = tuned_digits
+    mcpu = edgec.targets.resolve_target("host").target["mcpu"]
+    foreign = _copy_database(report.database, tmp_path / "foreign",
+                             lambda i, line: line.replace(f'"mcpu":"{mcpu}"',
+                                                          '"mcpu":"rocketlake"'))
+    artifact = edgec.compile(digits_model, "host", input_shapes=[SHAPE], tuning_logs=foreign)
+    rewrites = artifact.report.rewrites
+    assert "tuned kernel" not in rewrites and rewrites["default schedule"] == 7
+    assert rewrites["tuning records of another CPU (ignored)"] == 7
+    assert "with records of another CPU (ignored)" in "\n".join(artifact.report.lines())
+
+
+def test_records_without_the_current_default_measured_are_not_used(tuned_digits, tmp_path,
+                                                                    digits_model):
+    """A tuned record is used only next to a measurement of the kernel's current default
+    schedule (the first 7 records): without it, it could be slower than the default."""
+    _, report = tuned_digits
+    searched_only = _copy_database(report.database, tmp_path / "stale",
+                                   lambda i, line: line if i >= 7 else None)
+    artifact = edgec.compile(digits_model, "host", input_shapes=[SHAPE],
+                             tuning_logs=searched_only)
+    rewrites = artifact.report.rewrites
+    assert "tuned kernel" not in rewrites and rewrites["default schedule"] == 7
+    assert rewrites["tuning records older than the default schedule (ignored)"] >= 1
+
+
 def test_compile_cli_reports_tuned_and_default(tuned_digits, tmp_path):
     log_dir, _ = tuned_digits
     out = tmp_path / "d.edgec.tar"
@@ -167,7 +210,7 @@ def _popen_workers() -> list[int]:
             and "tvm.exec.popen_worker" in " ".join(proc.info["cmdline"] or [])]
 
 
-def test_option_errors():
+def test_option_errors(tmp_path):
     with pytest.raises(OptionError, match="--rpc-tracker and --rpc-key go together"):
         tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], rpc_tracker="127.0.0.1:9190")
     with pytest.raises(OptionError, match="must be positive"):
@@ -175,8 +218,9 @@ def test_option_errors():
     result = run_cli("tune", DIGITS_MODEL, "-s", SHAPE, "--time-budget", "soon")
     assert result.returncode == 2 and "--time-budget soon: write a duration" in result.stderr
     result = run_cli("tune", DIGITS_MODEL, "-s", SHAPE, "--rpc-tracker", "127.0.0.1:9",
-                     "--rpc-key", "rasp4b")
+                     "--rpc-key", "rasp4b", "--log-dir", tmp_path / "logs")
     assert result.returncode != 0 and "no RPC tracker answers at 127.0.0.1:9" in result.stderr
+    assert not (tmp_path / "logs").exists()  # nothing half-made
     result = run_cli("compile", DIGITS_MODEL, "-s", SHAPE, "--tuning-logs", "/nonexistent")
     assert result.returncode == 2 and "no tuning records there" in result.stderr
 
