@@ -26,8 +26,15 @@ if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null; then SUDO=(sudo); else
         echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; fi
     export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update -qq
-    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # apt and dpkg print a few lines per package; keep them in a log, shown if they fail.
+    apt_log=$(mktemp -t edgec-setup-apt.XXXXXX)
+    if ! { "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq \
+            --no-install-recommends "${missing[@]}"; } >"$apt_log" 2>&1; then
+        tail -n 30 "$apt_log" >&2
+        echo "setup: installing system packages failed (full log: $apt_log)" >&2
+        exit 1
+    fi
+    rm -f "$apt_log"
 fi
 
 PYTHON=${PYTHON:-}

@@ -10,9 +10,11 @@ from tests.conftest import REPO
 
 
 def test_wheel_contents(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "-w", str(tmp_path), str(REPO)], check=True,
-                   capture_output=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                            "-w", str(tmp_path), str(REPO)], check=True,
+                           capture_output=True, text=True)
+    # the packaging configuration is clean: no page per data folder about "packages"
+    assert "absent from the `packages` configuration" not in built.stdout + built.stderr
     wheel = next(tmp_path.glob("edgec-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("edgec/__init__.py", "edgec/cli/main.py", "edgec/device/emulator.py",
