@@ -81,7 +81,9 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     # Each kernel's current default schedule is a record (measured in one batch, besides
     # --trials, unless the database has it): compiling with the database then never picks a
     # schedule slower than compiling without it, and the search goes where the time goes.
-    defaults = _missing_defaults(tasks, tvm_target, database)
+    defaults, failed_defaults = _missing_defaults(tasks, tvm_target, database)
+    for name, count in failed_defaults.items():  # measured again below: not spent budget
+        spent[name] -= count
     bar = Progress(len(defaults) + min(remaining_global, sum(
                        max(0, trials_per_task - max(spent[t.name], 1)) for t in tasks)), len(tasks),
                    stream=None if progress else open(os.devnull, "w"))
@@ -171,39 +173,47 @@ def _by_measured_cost(database, tasks: list[Task]) -> list[Task]:
 def _records_per_task(database, tasks: list[Task]) -> dict[str, int]:
     """Measured schedules already in the database per task, failed measurements included (they
     were spent budget too)."""
-    workloads = {task.name: database.commit_workload(task.mod)
-                 for task in tasks if database.has_workload(task.mod)}
-    counts = dict.fromkeys((task.name for task in tasks), 0)
-    for record in database.get_all_tuning_records():
-        for name, workload in workloads.items():
-            if record.workload.same_as(workload):
-                counts[name] += 1
-                break
-    return counts
+    grouped = _records_by_task(database, tasks)
+    return {task.name: len(grouped.get(task.name, [])) for task in tasks}
 
 
-def _missing_defaults(tasks: list[Task], target, database) -> list[tuple]:
-    """(task, default schedule, args) for each task whose database records lack its current
-    default schedule (new kernels, or default rules that changed since), or hold it only as a
-    failed measurement (a build that timed out on a busy machine is tried again)."""
+def _missing_defaults(tasks: list[Task], target, database) -> tuple[list[tuple], dict]:
+    """(task, default schedule, args) for each task whose database records lack a measurement
+    of its current default schedule (new kernels, default rules that changed since, or a
+    default whose build failed, e.g. timed out on a busy machine: it is tried again), and per
+    task how many failed records of its default there are (not spent budget: re-measured)."""
     from tvm.s_tir import meta_schedule as ms
 
     from edgec.schedules import default_schedule
     from edgec.tuning.records import measured, trace_key
 
-    missing = []
+    by_workload = _records_by_task(database, tasks)
+    missing, failed = [], {}
     with target:
         for task in tasks:
             sch = default_schedule(task.mod["main"], target)
             if sch is None:
                 continue
-            if database.has_workload(task.mod):
-                trace = trace_key(sch.trace)
-                records = database.get_top_k(database.commit_workload(task.mod), 1 << 30)
-                if any(trace_key(r.trace) == trace and measured(r) for r in records):
-                    continue
+            trace = trace_key(sch.trace)
+            same = [r for r in by_workload.get(task.name, []) if trace_key(r.trace) == trace]
+            if any(measured(r) for r in same):
+                continue
+            failed[task.name] = len(same)
             missing.append((task, sch, ms.arg_info.ArgInfo.from_prim_func(task.mod["main"])))
-    return missing
+    return missing, failed
+
+
+def _records_by_task(database, tasks: list[Task]) -> dict[str, list]:
+    """Every record in the database (failed ones too) of each task, by task name."""
+    workloads = {task.name: database.commit_workload(task.mod)
+                 for task in tasks if database.has_workload(task.mod)}
+    grouped: dict[str, list] = {name: [] for name in workloads}
+    for record in database.get_all_tuning_records():
+        for name, workload in workloads.items():
+            if record.workload.same_as(workload):
+                grouped[name].append(record)
+                break
+    return grouped
 
 
 def _measure_defaults(scheduled: list[tuple], target, database, builder, runner,

@@ -61,14 +61,22 @@ def test_tune_writes_records_under_the_board(tuned_digits):
 def test_a_run_that_measures_nothing_fails_with_one_line(tmp_path):
     """Builds that cannot finish in time (as on a machine too busy for the timeout) make
     nothing of the run: an error saying why, not a success with no records."""
-    result = run_cli("tune", DIGITS_MODEL, "-s", SHAPE, "--trials", "2", "--trials-per-task",
-                     "2", "--build-timeout", "0.001", "--log-dir", tmp_path)
+    command = ["tune", DIGITS_MODEL, "-s", SHAPE, "--trials", "1", "--trials-per-task", "1",
+               "--log-dir", tmp_path]
+    result = run_cli(*command, "--build-timeout", "0.001")
     assert result.returncode == 1, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("edgec: error:")]
     assert len(errors) == 1 and "no schedule could be measured: all 7 trials failed" in \
         errors[0] and "Timeout" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
-    assert _measured_records(next(tmp_path.rglob(RECORDS)).parent) == []
+    database = next(tmp_path.rglob(RECORDS)).parent
+    assert _measured_records(database) == []
+    # the failed defaults were not spent budget: run again (with time to build), they are
+    # measured
+    again = run_cli(*command)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "trials     7 this run (7 measured)" in again.stdout, again.stdout
+    assert len(_measured_records(database)) == 7
 
 
 @pytest.mark.slow

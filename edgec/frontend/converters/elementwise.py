@@ -9,7 +9,8 @@
   kernels are inlined into each other: ``(1 + u) - 1`` becomes ``u``.
 - ``Mish``: ``x * tanh(softplus(x))``, written as ``x * n(n + 2) / (n(n + 2) + 2)`` with
   ``n = exp(x)`` (the same function: ``tanh(log(1 + n)) = ((1+n)^2 - 1) / ((1+n)^2 + 1)``),
-  which needs no ``log`` and loses nothing for negative ``x``; for ``x > 20`` it is ``x``.
+  which needs no ``log`` and loses nothing for negative ``x``; above ``x = 20`` (float16:
+  ``x = 5``, where ``n(n + 2)`` would overflow) it is ``x`` to the type's precision.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def convert_mish(bb: relax.BlockBuilder, inputs, attr: dict, opset: int):
     dtype = str(x.ty.dtype)
     if not dtype.startswith("float"):
         return None
-    limit, two = _const(20, dtype), _const(2, dtype)
+    limit, two = _const(5 if dtype == "float16" else 20, dtype), _const(2, dtype)
     n = op.exp(op.minimum(x, limit))
     t = op.multiply(n, op.add(n, two))
     gate = op.divide(t, op.add(t, two))
