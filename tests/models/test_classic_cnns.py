@@ -34,9 +34,3 @@ def _compile_and_check(name: str, width: float, tmp_path) -> edgec.Artifact:
 @pytest.mark.parametrize("name", ["alexnet", "vgg19", "googlenet"])
 def test_zoo_style_cnn_with_dropout_matches_onnxruntime(name, tmp_path):
     _compile_and_check(name, 0.25, tmp_path)
-
-
-@pytest.mark.slow
-def test_full_size_alexnet_matches_onnxruntime(tmp_path):
-    """The 9216x4096 and 4096x4096 dense layers at their real size."""
-    _compile_and_check("alexnet", 1.0, tmp_path)

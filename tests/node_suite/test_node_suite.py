@@ -1,20 +1,26 @@
 """ONNX's backend node suite through edgec: no case may compile and then give an output that
 differs from the reference (a silent wrong answer). Cases edgec cannot compile must be refused
 or fail (the model-coverage work); the cases below are those of every operator where wrong
-answers were found, plus the fixes' own cases, which must pass."""
+answers were found, plus the fixes' own cases, which must pass. The whole suite (about 1900
+cases, three minutes) runs as a script: ``python -m tests.node_suite.harness``."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.node_suite.harness import case_names, run_case, run_cases
+from tests.node_suite.harness import case_names, run_case
 
-# Operators that gave wrong answers (or whose conversions edgec now owns).
+# Operators that gave wrong answers (or whose conversions edgec now owns): all their cases,
+# but of Attention's 186 (a minute to compile) those of the kinds that were wrong (masked
+# rows, float16, NaN robustness, windows).
 OPERATORS = ("isinf", "convtranspose", "nonmaxsuppression", "roialign", "batchnorm",
-             "layer_normalization", "attention", "mish", "softplus", "reduce_max", "reduce_min",
+             "layer_normalization", "mish", "softplus", "reduce_max", "reduce_min",
              "cast_FLOAT8", "castlike_FLOAT8", "dropout", "training_dropout", "if_seq",
              "causal_conv")
-CASES = case_names(r"^test_(" + "|".join(OPERATORS) + ")")
+ATTENTION_KINDS = ("fullymasked", "nan", "fp16", "boolmask", "softmax_precision",
+                   "local_window", "structural_empty")
+CASES = case_names(r"^test_(" + "|".join(OPERATORS) + ")") + [
+    n for n in case_names(r"^test_attention") if any(k in n for k in ATTENTION_KINDS)]
 
 # Cases that compiled and differed before their fix, and must now pass.
 FIXED = {
@@ -41,14 +47,3 @@ def test_node_case_is_right_or_refused(name):
         assert result.outcome == "pass", result.detail
     if name in REFUSED:
         assert result.outcome == "refused", result.detail
-
-
-@pytest.mark.slow
-def test_no_case_of_the_whole_suite_is_wrong():
-    """Every case ONNX generates (about 1900), each in a worker process."""
-    results = run_cases(case_names())
-    wrong = [f"{r.name}: {r.detail}" for r in results if r.outcome == "wrong"]
-    crashed = [r.name for r in results if r.outcome in ("crash", "timeout")]
-    assert not wrong, "\n".join(wrong)
-    assert len(results) > 1500 and sum(r.outcome == "pass" for r in results) > 800
-    assert not crashed, crashed
