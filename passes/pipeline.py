@@ -10,9 +10,10 @@ Phases, in order (a progress marker is logged between them):
 2. ``layout``   at -O3, for boards that prefer another data layout (ARM CPUs: NHWC):
                 ConvertLayout, weight transposes folded, transposes sunk until they cancel.
 3. ``lower``    convolutions on narrow feature maps get packed weights (vectors along output
-                channels); operators legalized to TIR kernels; TVM's FuseOps/FuseTIR fuse each conv or
-                matmul with its bias, activation and residual add into one kernel (the board
-                may cap the fused group depth).
+                channels); operators legalized to TIR kernels (ReduceMax/Min by edgec);
+                TVM's FuseOps/FuseTIR fuse each conv or matmul with its bias, activation and
+                residual add into one kernel (the board may cap the fused group depth);
+                tuning records, then default schedules (a failing rule never fails it).
 4. ``finalize`` Relax VM lowering: static memory planning, explicit allocation, shape lowering.
 
 Levels: ``-O0`` only what TVM needs to produce code (no folding, no fusion); ``-O1`` adds

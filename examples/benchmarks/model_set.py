@@ -8,7 +8,8 @@ locally with random weights (``examples/models/cnn_zoo.py``; latency does not de
 weights' values). Every engine runs the same inputs with the same threads, in many short
 interleaved blocks (``edgec/interface/interleave.py``): latencies are medians of block means,
 ratios medians of per-round ratios with their interquartile range; each engine runs in a
-worker process of its own (``--in-process``: all in this one). Peak memory is measured per engine in a fresh process. A
+worker process of its own (``--in-process``: all in this one). Peak memory is measured per
+engine in a fresh process. A
 benchmark, not a test: the machine is shared, so only ratios from interleaved rounds mean much.
 
     python examples/benchmarks/model_set.py [--models det,rec,cls,digits,resnet50,mobilenet_v2]
