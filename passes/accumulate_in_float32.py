@@ -26,6 +26,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
 
 _OUT_DTYPE_OPS = frozenset({
@@ -78,17 +79,11 @@ class _Rewriter(PyExprMutator):
 class AccumulateInFloat32:
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         rewriter = _Rewriter(mod)
-        updates = {}
-        for gvar, func in mod.functions_items():
-            if isinstance(func, relax.Function):
-                before = rewriter.count
-                new = rewriter.visit_expr(func)
-                if rewriter.count != before:
-                    updates[gvar] = new
-        if not updates:
-            return mod
-        mod = mod.clone()
-        for gvar, func in updates.items():
-            mod[gvar] = func
+
+        def one_round(func):
+            before = rewriter.count
+            return rewriter.visit_expr(func), rewriter.count - before
+
+        mod = rewrite_until_stable(mod, one_round, max_rounds=1)  # one visit rewrites all
         record("float16 accumulation in float32", rewriter.count)
         return mod

@@ -9,8 +9,8 @@ weights' values). Every engine runs the same inputs with the same threads, in ma
 interleaved blocks (``edgec/interface/interleave.py``): latencies are medians of block means,
 ratios medians of per-round ratios with their interquartile range; each engine runs in a
 worker process of its own (``--in-process``: all in this one). Peak memory is measured per
-engine in a fresh process. A
-benchmark, not a test: the machine is shared, so only ratios from interleaved rounds mean much.
+engine in a fresh process. A benchmark, not a test: the machine is shared, so only ratios
+from interleaved rounds mean much.
 
     python examples/benchmarks/model_set.py [--models det,rec,cls,digits,resnet50,mobilenet_v2]
         [--target host] [--rounds 30] [--block-ms 200] [--in-process] [--threads N]
