@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from edgec.errors import UnsupportedModelError
-
-
-def constant_array(expr) -> np.ndarray | None:
-    """The value of a constant input (an initializer or folded sub-graph), None otherwise."""
-    if expr is None:
-        return None
-    value = getattr(expr, "value", None)
-    if value is None or not hasattr(value, "numpy"):
-        return None
-    return value.numpy()
+from edgec.passes.bindings import constant_array
 
 
 def scalar_constant(expr) -> float | None:
@@ -36,13 +25,3 @@ def refuse(op: str, attrs: dict, what: str, todo: str) -> UnsupportedModelError:
 
 def text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def static_dims(expr) -> list[int] | None:
-    shape = getattr(expr.ty, "shape", None)
-    if shape is None or not hasattr(shape, "values"):
-        return None
-    try:
-        return [int(d) for d in shape.values]
-    except TypeError:
-        return None

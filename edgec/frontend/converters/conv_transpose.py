@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from tvm import relax
 
-from edgec.frontend.converters.common import refuse, static_dims, text
+from edgec.frontend.converters.common import refuse, text
+from edgec.passes.bindings import static_shape
 
 
 def convert_conv_transpose(bb: relax.BlockBuilder, inputs, attr: dict, opset: int):
     if "output_shape" not in attr:
         return None
-    dims, kernel_dims = static_dims(inputs[0]), static_dims(inputs[1])
+    dims, kernel_dims = static_shape(inputs[0]), static_shape(inputs[1])
     if dims is None or kernel_dims is None:
         raise refuse("ConvTranspose", attr, "sets output_shape on an input of unknown shape",
                      "give the input a static shape (--input-shape)")

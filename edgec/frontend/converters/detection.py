@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from tvm import relax
 
-from edgec.frontend.converters.common import constant_array, refuse, text
+from edgec.frontend.converters.common import refuse, text
+from edgec.passes.bindings import constant_array
 
 _NMS_PARAMS = ("max_output_boxes_per_class", "iou_threshold", "score_threshold")
 
