@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import subprocess
 import sys
 import tempfile
@@ -27,8 +26,6 @@ import numpy as np
 
 from edgec.interface.interleave import Ratio, interleave
 from edgec.runtime.inputs import random_inputs, save_npz
-
-logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass

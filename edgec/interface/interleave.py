@@ -68,7 +68,7 @@ def paired_ratio(a: list[float], b: list[float]) -> Ratio:
 
 
 def interleave(engines: Mapping[str, Block], rounds: int = 30, block_seconds: float = 0.2,
-               min_runs: int = 1, progress: Callable[[int], None] | None = None) -> Timings:
+               min_runs: int = 1) -> Timings:
     """Time ``engines`` in ``rounds`` interleaved rounds of one block each.
 
     Each engine's block size (runs) is fixed once, from a calibration block after a warm-up,
@@ -84,8 +84,6 @@ def interleave(engines: Mapping[str, Block], rounds: int = 30, block_seconds: fl
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             blocks[name].append(engines[name](runs[name]))
-        if progress is not None:
-            progress(r + 1)
     return Timings(blocks=blocks, runs_per_block=runs)
 
 

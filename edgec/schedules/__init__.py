@@ -15,14 +15,11 @@ naive loop nest (correct, slow). Neither ever fails a compile.
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 from tvm.s_tir import dlight
 
 from edgec.schedules.elementwise import Elementwise
 from edgec.schedules.tiled_reduction import TiledReduction
-
-logger = logging.getLogger(__name__)
 
 
 def default_rules() -> list:

@@ -94,7 +94,6 @@ class PatientBuilder(ms.builder.PyBuilder):
         self.fixed_timeout = timeout
         self.workers = workers or default_threads()
         self.slowest = 0.0
-        self.timeouts = 0
         self._pool = None
         self._pool_timeout = None
 
@@ -108,7 +107,6 @@ class PatientBuilder(ms.builder.PyBuilder):
         results = self._build(build_inputs, self.timeout)
         retry = [i for i, r in enumerate(results) if r.error_msg and "Timeout" in r.error_msg]
         if retry:
-            self.timeouts += len(retry)
             longer = self.timeout * _RETRY_FACTOR
             logger.warning("%d build(s) timed out after %.0f s (a busy machine?); retrying "
                            "them once with %.0f s", len(retry), self.timeout, longer)

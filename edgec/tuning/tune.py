@@ -72,7 +72,9 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     database = open_database(database_dir)
     mod = lowered_module(model, resolved, input_shapes)
     tasks = extract_tasks(mod, tvm_target)
-    spent = _records_per_task(database, tasks)
+    records = _records_by_task(database, tasks)
+    # measured schedules per task, failed measurements included (they were spent budget too)
+    spent = {task.name: len(records.get(task.name, [])) for task in tasks}
     trials_before = sum(spent.values())
     # --trials counts searched schedules; each kernel's default schedule is measured besides.
     searched = sum(max(0, min(v, trials_per_task) - 1) for v in spent.values())
@@ -81,7 +83,7 @@ def tune(model, target: str = "host", *, input_shapes=None, trials_per_task: int
     # Each kernel's current default schedule is a record (measured in one batch, besides
     # --trials, unless the database has it): compiling with the database then never picks a
     # schedule slower than compiling without it, and the search goes where the time goes.
-    defaults, failed_defaults = _missing_defaults(tasks, tvm_target, database)
+    defaults, failed_defaults = _missing_defaults(tasks, tvm_target, records)
     for name, count in failed_defaults.items():  # measured again below: not spent budget
         spent[name] -= count
     bar = Progress(len(defaults) + min(remaining_global, sum(
@@ -170,24 +172,18 @@ def _by_measured_cost(database, tasks: list[Task]) -> list[Task]:
     return known + [t for t in tasks if t.name not in measured]
 
 
-def _records_per_task(database, tasks: list[Task]) -> dict[str, int]:
-    """Measured schedules already in the database per task, failed measurements included (they
-    were spent budget too)."""
-    grouped = _records_by_task(database, tasks)
-    return {task.name: len(grouped.get(task.name, [])) for task in tasks}
-
-
-def _missing_defaults(tasks: list[Task], target, database) -> tuple[list[tuple], dict]:
+def _missing_defaults(tasks: list[Task], target, records: dict[str, list]
+                      ) -> tuple[list[tuple], dict]:
     """(task, default schedule, args) for each task whose database records lack a measurement
     of its current default schedule (new kernels, default rules that changed since, or a
     default whose build failed, e.g. timed out on a busy machine: it is tried again), and per
-    task how many failed records of its default there are (not spent budget: re-measured)."""
+    task how many failed records of its default there are (not spent budget: re-measured).
+    ``records``: every record of each task, by task name (``_records_by_task``)."""
     from tvm.s_tir import meta_schedule as ms
 
     from edgec.schedules import default_schedule
     from edgec.tuning.records import measured, trace_key
 
-    by_workload = _records_by_task(database, tasks)
     missing, failed = [], {}
     with target:
         for task in tasks:
@@ -195,7 +191,7 @@ def _missing_defaults(tasks: list[Task], target, database) -> tuple[list[tuple],
             if sch is None:
                 continue
             trace = trace_key(sch.trace)
-            same = [r for r in by_workload.get(task.name, []) if trace_key(r.trace) == trace]
+            same = [r for r in records.get(task.name, []) if trace_key(r.trace) == trace]
             if any(measured(r) for r in same):
                 continue
             failed[task.name] = len(same)
