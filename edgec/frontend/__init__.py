@@ -50,7 +50,6 @@ def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None) -> Im
     fix_input_shapes(model, inputs)
     original_ops = collections.Counter(n.op_type for n in model.graph.node)
     model, report = fold_constants(model)
-    check_element_types(model, loaded.origin)
     check_operators(model, loaded.origin)
     mod, outputs = import_to_relax(model, inputs, loaded.origin)
     producer = " ".join(p for p in (loaded.proto.producer_name,
