@@ -6,7 +6,10 @@ quantization see one activation:
 
 - ``R.edgec.hard_sigmoid(x, alpha, beta)`` = ``clip(alpha * x + beta, 0, 1)``
   (ONNX HardSigmoid; PyTorch's hardsigmoid is alpha = 1/6, beta = 0.5; Paddle's 0.2, 0.5);
-- ``R.edgec.hard_swish(x)`` = ``x * clip(x + 3, 0, 6) / 6`` (MobileNetV3, PP-LCNet).
+- ``R.edgec.hard_swish(x)`` = ``x * clip(x + 3, 0, 6) / 6`` (MobileNetV3, PP-LCNet);
+- ``R.edgec.round_even(x)``: round to the nearest integer, ties to even (C's ``nearbyint``), the
+  rounding ONNX QuantizeLinear and ONNX Runtime's requantization use (``R.round`` rounds ties
+  away from zero).
 
 ``alpha`` and ``beta`` are ``R.prim_value`` arguments. Each operator infers its type from ``x``,
 is pure, takes ReLU's layout inference and mixed-precision policy, and legalizes to one
@@ -24,6 +27,7 @@ from tvm import relax, te
 
 HARD_SIGMOID = "relax.edgec.hard_sigmoid"
 HARD_SWISH = "relax.edgec.hard_swish"
+ROUND_EVEN = "relax.edgec.round_even"
 
 
 def _infer_like_first_argument(call, ctx):
@@ -59,6 +63,13 @@ def _legalize_hard_swish(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr
                           / six, name="hard_swish")
 
     return bb.call_te(compute, call.args[0], primfunc_name_hint="hard_swish")
+
+
+def _legalize_round_even(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
+    def compute(x):
+        return te.compute(x.shape, lambda *i: tvm.tirx.nearbyint(x(*i)), name="round_even")
+
+    return bb.call_te(compute, call.args[0], primfunc_name_hint="round_even")
 
 
 def _register(name: str, num_inputs: int, description: str, legalize) -> None:
@@ -101,7 +112,12 @@ def hard_swish(x: relax.Expr) -> relax.Call:
 
 
 _register(HARD_SIGMOID, 3, "clip(alpha * x + beta, 0, 1)", _legalize_hard_sigmoid)
+def round_even(x: relax.Expr) -> relax.Call:
+    return relax.Call(tvm.ir.Op.get(ROUND_EVEN), [x])
+
+
 _register(HARD_SWISH, 1, "x * clip(x + 3, 0, 6) / 6", _legalize_hard_swish)
+_register(ROUND_EVEN, 1, "round to nearest, ties to even", _legalize_round_even)
 
 # TVMScript resolves ``R.edgec.hard_swish(x)`` as an attribute of the ``R`` namespace module,
 # which is tvm.script.relax in user code and its parser module when parsing printed IR.
@@ -110,4 +126,5 @@ from tvm.script import relax as _script_relax  # noqa: E402
 
 for _namespace in (_script_relax, _script_parser):
     if not hasattr(_namespace, "edgec"):
-        _namespace.edgec = types.SimpleNamespace(hard_sigmoid=hard_sigmoid, hard_swish=hard_swish)
+        _namespace.edgec = types.SimpleNamespace(hard_sigmoid=hard_sigmoid, hard_swish=hard_swish,
+                                                  round_even=round_even)

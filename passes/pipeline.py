@@ -3,7 +3,7 @@
 Phases, in order (a progress marker is logged between them):
 
 1. ``graph``    graph rewrites on Relax operators. TVM's inference decomposition (batch norm
-                into arithmetic), float16 accumulation in float32, and constant folding;
+                into arithmetic), quantized convolutions and matmuls onto integers, float16 accumulation in float32, and constant folding;
                 then edgec's: activation recognition,
                 affine folding into convolutions (output side, input side, then output side
                 again to merge the biases the input side made), clean-up.
@@ -124,6 +124,12 @@ def _pack_conv_weights() -> tvm.transform.Pass:
     return PackConvWeights()
 
 
+def _qdq_to_integer() -> tvm.transform.Pass:
+    from edgec.passes.qdq_to_integer import QDQToInteger
+
+    return QDQToInteger()
+
+
 def _accumulate_in_float32() -> tvm.transform.Pass:
     from edgec.passes.accumulate_in_float32 import AccumulateInFloat32
 
@@ -131,9 +137,11 @@ def _accumulate_in_float32() -> tvm.transform.Pass:
 
 
 def _legalize_ops() -> tvm.transform.Pass:
+    from edgec.passes.legalize_quantize import QUANTIZE_LEGALIZATIONS
     from edgec.passes.legalize_reductions import REDUCTION_LEGALIZATIONS
 
-    return relax.transform.LegalizeOps(customize_legalize_map=REDUCTION_LEGALIZATIONS)
+    return relax.transform.LegalizeOps(
+        customize_legalize_map={**REDUCTION_LEGALIZATIONS, **QUANTIZE_LEGALIZATIONS})
 
 
 def _default_schedules() -> tvm.transform.Pass:
@@ -147,6 +155,7 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
     entries = [
         # -- graph ---------------------------------------------------------------------------
         _entry("DecomposeOpsForInference", t.DecomposeOpsForInference, "graph", required=True),
+        _entry("QDQToInteger", _qdq_to_integer, "graph", 1),
         _entry("AccumulateInFloat32", _accumulate_in_float32, "graph"),
         _entry("CanonicalizeBindings", t.CanonicalizeBindings, "graph", 1),
         _entry("FoldConstant", t.FoldConstant, "graph", 1),

@@ -46,3 +46,33 @@ def shape_reshape(batch="N") -> onnx.ModelProto:
         helper.make_node("Reshape", ["x_id", "new_shape"], ["y"], name="reshape"),
     ]
     return make_model(nodes, [tensor("x", [batch, 2, 3, 4])], [tensor("y", [batch, 24])])
+
+
+def small_cnn(seed: int = 0, size: int = 16, classes: int = 10) -> onnx.ModelProto:
+    """conv3x3+relu -> conv3x3/2+relu6 -> conv1x1 + residual -> GAP -> flatten -> Gemm: every
+    operator a quantized CNN needs, small enough to quantize and compile in seconds."""
+    rng = np.random.default_rng(seed)
+
+    def weight(*shape):
+        fan_in = int(np.prod(shape[1:]))
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    inits = {"w1": weight(8, 3, 3, 3), "b1": rng.normal(0, 0.1, 8).astype(np.float32),
+             "w2": weight(16, 8, 3, 3), "b2": rng.normal(0, 0.1, 16).astype(np.float32),
+             "w3": weight(16, 16, 1, 1), "b3": rng.normal(0, 0.1, 16).astype(np.float32),
+             "lo": np.array(0, np.float32), "hi": np.array(6, np.float32),
+             "wf": weight(classes, 16), "bf": rng.normal(0, 0.1, classes).astype(np.float32)}
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1],
+                         strides=[2, 2], name="conv2"),
+        helper.make_node("Clip", ["c2", "lo", "hi"], ["r2"], name="relu6"),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"], name="conv3"),
+        helper.make_node("Add", ["c3", "r2"], ["s3"], name="residual"),
+        helper.make_node("GlobalAveragePool", ["s3"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1, name="fc"),
+    ]
+    return make_model(nodes, [tensor("x", [1, 3, size, size])], [tensor("y", [1, classes])],
+                      inits, opset=13, name="small_cnn")

@@ -24,7 +24,9 @@ UNSUPPORTED_ELEMENT_TYPES = frozenset(
 def supported_ops() -> frozenset[str]:
     from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
 
-    return frozenset(_get_convert_map()) | _STRUCTURAL_OPS
+    from edgec.frontend.converters import CONVERTERS
+
+    return frozenset(_get_convert_map()) | frozenset(CONVERTERS) | _STRUCTURAL_OPS
 
 
 def check_operators(model: onnx.ModelProto, origin: str) -> None:

@@ -24,6 +24,7 @@ from edgec.frontend.converters.conv_transpose import convert_conv_transpose
 from edgec.frontend.converters.detection import convert_nms, convert_roi_align
 from edgec.frontend.converters.elementwise import convert_is_inf, convert_mish, convert_softplus
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
+from edgec.frontend.converters import quantized as q
 
 Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
 
@@ -37,4 +38,14 @@ CONVERTERS: dict[str, Converter] = {
     "Mish": convert_mish,
     "BatchNormalization": convert_batch_norm,
     "LayerNormalization": convert_layer_norm,
+    # ONNX Runtime's QOperator format (ai.onnx and com.microsoft)
+    "QLinearConv": q.convert_qlinear_conv,
+    "QLinearMatMul": q.convert_qlinear_matmul,
+    "QGemm": q.convert_qgemm,
+    "QLinearAdd": q.convert_qlinear_add,
+    "QLinearMul": q.convert_qlinear_mul,
+    "QLinearGlobalAveragePool": q.convert_qlinear_global_average_pool,
+    "QLinearConcat": q.convert_qlinear_concat,
+    "QLinearSigmoid": q.convert_qlinear_sigmoid,
+    "QLinearLeakyRelu": q.convert_qlinear_leaky_relu,
 }

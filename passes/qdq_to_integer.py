@@ -1,0 +1,372 @@
+"""QDQToInteger: run quantized convolutions and matrix multiplications on integers.
+
+A quantized model (ONNX QDQ, QOperator nodes imported into the same form, or a model edgec
+calibrated) reaches Relax as float emulation:
+
+    x = dequantize(x_q, s_x, z_x)                    activations: per tensor, int8 or uint8
+    w = dequantize(W_q, s_w[o], 0)                   weights: per output channel, constant
+    y = conv2d(x, w) + b            (or matmul)      b: float, constant
+    y = relu(y) | clip(y, lo, hi)                    optional
+    y_q = quantize(y, s_y, z_y)
+
+Since x = s_x (x_q - z_x) and w = s_w[o] W_q[o], with the convolution's padding done with z_x
+(the quantized zero) so every window is full:
+
+    y[o] = s_x s_w[o] (conv(x_q, W_q)[o] - z_x sum(W_q[o]) + B[o]),   B = round(b / (s_x s_w))
+    y_q  = clip(round_even(acc * M[o]) + z_y, lo_q, hi_q),            M = s_x s_w[o] / s_y
+
+``acc`` is the int8 x int8 -> int32 convolution plus one int32 bias (B minus the zero-point
+term, folded at compile time); the requantization is done in float32 (``acc`` converted,
+multiplied by M, rounded ties-to-even), which is ONNX Runtime's arithmetic, and the activation
+becomes the clip bounds lo_q/hi_q, so a ReLU costs nothing. The chain is elementwise after the
+convolution: fusion puts it in the kernel's epilogue, and the result stays int8 for the next
+layer. A convolution whose output is not quantized again (a float boundary) ends with
+``astype(acc, float32) * s_x s_w[o]`` followed by the float bias.
+
+Weights whose zero point is not 0 are shifted into int8 when ``W_q - z_w`` fits (uint8 weights
+with z_w = 128 do); otherwise, and for per-channel activations, the operator stays in float and
+the reason is counted. Runs first in the graph phase, before constant folding turns the weights'
+dequantize into float constants; it is a no-op on float models and idempotent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.relax.dpl import is_op, rewrite_call, wildcard
+
+from edgec.passes.bindings import Bindings, constant_array, ints, make_constant
+from edgec.passes.ops import round_even
+from edgec.passes.rewrite_driver import rewrite_until_stable
+from edgec.passes.rewrite_log import record
+
+_MAX_ROUNDS = 4
+_LINEAR_OPS = ("relax.nn.conv2d", "relax.matmul")
+_QRANGE = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+@dataclasses.dataclass
+class _Weight:
+    """A constant quantized weight in the layout its operator reads."""
+
+    values: np.ndarray      # int8 after any zero-point shift
+    scale: np.ndarray       # float64 per output channel
+    out_axis: int
+
+
+@dataclasses.dataclass
+class _Input:
+    data: relax.Expr        # the int8/uint8 tensor
+    scale: float
+    zero_point: int
+
+
+class _Refused(Exception):
+    """This quantized operator stays in float; the message is counted in the report."""
+
+
+class _Rewriter:
+    def __init__(self, func: relax.Function):
+        self.bindings = Bindings(func)
+        self.count = 0
+
+    # -- looking through bindings ---------------------------------------------------------
+    def value(self, expr):
+        while isinstance(expr, relax.Var):
+            bound = self.bindings.value_of.get(expr.__chandle__())
+            if bound is None:
+                return expr
+            expr = bound
+        return expr
+
+    def _call(self, expr, *names):
+        value = self.value(expr)
+        if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) \
+                and value.op.name in names:
+            return value
+        return None
+
+    def evaluate(self, expr) -> np.ndarray | None:
+        """The value of a constant subexpression (dequantize, reshape, transpose, cast)."""
+        value = self.value(expr)
+        array = constant_array(value)
+        if array is not None:
+            return array
+        if not isinstance(value, relax.Call) or not isinstance(value.op, tvm.ir.Op):
+            return None
+        name = value.op.name
+        if name == "relax.dequantize":
+            parts = [self.evaluate(a) for a in value.args[:3]]
+            if any(p is None for p in parts):
+                return None
+            data, scale, zero = parts
+            return _dequantized(data, scale, zero, int(value.attrs.axis))
+        inner = self.evaluate(value.args[0]) if value.args else None
+        if inner is None:
+            return None
+        if name == "relax.permute_dims":
+            axes = value.attrs.axes
+            return np.transpose(inner, ints(axes) if axes is not None else None)
+        if name in ("relax.reshape", "relax.expand_dims", "relax.squeeze"):
+            shape = value.ty.shape
+            return inner.reshape(ints(shape.values)) if shape is not None else None
+        if name == "relax.astype":
+            return inner.astype(str(value.attrs.dtype))
+        return None
+
+    # -- operands --------------------------------------------------------------------------
+    def quantized_input(self, expr) -> _Input:
+        dq = self._call(expr, "relax.dequantize")
+        if dq is None:
+            raise _Refused("input is not dequantized")
+        data = dq.args[0]
+        dtype = str(data.ty.dtype)
+        if dtype not in _QRANGE:
+            raise _Refused(f"{dtype} activations")
+        scale, zero = self.evaluate(dq.args[1]), self.evaluate(dq.args[2])
+        if scale is None or zero is None or scale.size != 1 or zero.size != 1:
+            raise _Refused("per-channel or non-constant activation scale")
+        return _Input(data, float(scale.reshape(())), int(zero.reshape(())))
+
+    def quantized_weight(self, expr, out_axis: int) -> _Weight:
+        """``dequantize(W_q)`` possibly transposed, with W_q a constant."""
+        perm = None
+        call = self._call(expr, "relax.permute_dims")
+        if call is not None:
+            rank = len(call.ty.shape.values)
+            perm = ints(call.attrs.axes) if call.attrs.axes is not None \
+                else list(reversed(range(rank)))
+            expr = call.args[0]
+        dq = self._call(expr, "relax.dequantize")
+        if dq is None:
+            raise _Refused("weight is not a dequantized constant")
+        parts = [self.evaluate(a) for a in dq.args[:3]]
+        if any(p is None for p in parts):
+            raise _Refused("weight is not a dequantized constant")
+        values, scale, zero = parts
+        if values.dtype not in (np.int8, np.uint8):
+            raise _Refused(f"{values.dtype} weights")
+        axis = int(dq.attrs.axis) % values.ndim
+        shape = [1] * values.ndim
+        if scale.size > 1:
+            shape[axis] = -1
+        shifted = values.astype(np.int32) - zero.astype(np.int32).reshape(shape)
+        if shifted.min() < -128 or shifted.max() > 127:
+            raise _Refused("weights with a zero point that does not shift into int8")
+        scale = np.broadcast_to(scale.astype(np.float64).reshape(shape), values.shape)
+        if perm is not None:
+            shifted, scale = np.transpose(shifted, perm), np.transpose(scale, perm)
+        reduced = tuple(i for i in range(scale.ndim) if i != out_axis)
+        per_channel = scale.max(axis=reduced) if reduced else scale
+        if not np.allclose(scale.min(axis=reduced) if reduced else scale, per_channel,
+                           rtol=1e-6, atol=0):
+            raise _Refused("weight scale varies along an axis other than the output channels")
+        return _Weight(shifted.astype(np.int8), per_channel, out_axis)
+
+    # -- the rewrite -----------------------------------------------------------------------
+    def linear_chain(self, expr):
+        """Walk ``[clip|relu] <- [add bias] <- conv2d|matmul`` back from ``expr``."""
+        bounds = None
+        act = self._call(expr, "relax.nn.relu", "relax.clip")
+        if act is not None and self.bindings.single_use(act):
+            if act.op.name == "relax.nn.relu":
+                bounds = (0.0, None)
+            else:
+                lo, hi = (_prim_float(a) for a in act.args[1:3])
+                if lo is None or hi is None:
+                    raise _Refused("clip bounds are not constants")
+                bounds = (lo, hi)
+            expr = act.args[0]
+        bias = None
+        add = self._call(expr, "relax.add")
+        if add is not None:
+            for linear_arg, bias_arg in ((0, 1), (1, 0)):
+                linear = self._call(add.args[linear_arg], *_LINEAR_OPS)
+                if linear is not None:
+                    bias = self.evaluate(add.args[bias_arg])
+                    break
+            if bias is None:
+                raise _Refused("the add after the operator is not a constant bias")
+            if not self.bindings.single_use(self.value(add.args[linear_arg])):
+                raise _Refused("the operator's float result is used elsewhere")
+            expr = add.args[linear_arg]
+        linear = self._call(expr, *_LINEAR_OPS)
+        if linear is None:
+            return None
+        return linear, bias, bounds
+
+    def rewrite_quantize(self, call: relax.Call) -> relax.Expr:
+        """``quantize(chain)`` -> integer operator + requantization, or ``call`` unchanged."""
+        try:
+            chain = self.linear_chain(call.args[0])
+            if chain is None:
+                return call
+            linear, bias, bounds = chain
+            if not self.bindings.single_use(self.value(call.args[0])):
+                raise _Refused("the operator's float result is used elsewhere")
+            out_dtype = str(call.attrs.out_dtype)
+            scale, zero = self.evaluate(call.args[1]), self.evaluate(call.args[2])
+            if out_dtype not in _QRANGE or scale is None or zero is None \
+                    or scale.size != 1 or zero.size != 1:
+                raise _Refused("output quantized per channel or not to int8/uint8")
+            acc, combined, channel_axis, rank = self.integer_accumulator(linear, bias)
+        except _Refused:
+            return call
+        s_y, z_y = float(scale.reshape(())), int(zero.reshape(()))
+        qmin, qmax = _QRANGE[out_dtype]
+        lo, hi = qmin, qmax
+        if bounds is not None:
+            if bounds[0] is not None:
+                lo = max(qmin, z_y + int(np.rint(bounds[0] / s_y)))
+            if bounds[1] is not None:
+                hi = min(qmax, z_y + int(np.rint(bounds[1] / s_y)))
+        multiplier = _channel_const(combined / np.float32(s_y), channel_axis, rank, "float32")
+        scaled = relax.op.multiply(relax.op.astype(acc, "float32"), multiplier)
+        rounded = round_even(scaled)
+        if z_y:
+            rounded = relax.op.add(rounded, relax.const(float(z_y), "float32"))
+        clipped = relax.op.clip(rounded, relax.prim_value(float(lo)), relax.prim_value(float(hi)))
+        self.count += 1
+        record(f"int8 {linear.op.name.rsplit('.', 1)[-1]}")
+        return relax.op.astype(clipped, out_dtype)
+
+    def rewrite_float_output(self, call: relax.Call) -> relax.Expr:
+        """``conv2d|matmul(dequantize(x), dequantize(W))`` whose result stays float."""
+        try:
+            self.quantized_input(call.args[0])
+            acc, combined, channel_axis, rank = self.integer_accumulator(call, None)
+        except _Refused:
+            return call
+        self.count += 1
+        record(f"int8 {call.op.name.rsplit('.', 1)[-1]} (float output)")
+        out_dtype = str(call.ty.dtype)
+        scaled = relax.op.multiply(relax.op.astype(acc, "float32"),
+                                   _channel_const(combined, channel_axis, rank, "float32"))
+        return scaled if out_dtype == "float32" else relax.op.astype(scaled, out_dtype)
+
+    def integer_accumulator(self, linear: relax.Call, bias: np.ndarray | None):
+        """(int32 accumulator expr, s_x * s_w per channel, channel axis, output rank)."""
+        rank = len(linear.ty.shape.values)
+        if linear.op.name == "relax.nn.conv2d":
+            attrs = linear.attrs
+            if str(attrs.data_layout) != "NCHW" or str(attrs.kernel_layout) != "OIHW" \
+                    or str(attrs.out_layout or "NCHW") != "NCHW":
+                raise _Refused("conv2d not in NCHW/OIHW")
+            channel_axis, weight_axis = 1, 0
+        else:
+            if len(linear.args[1].ty.shape.values) != 2:
+                raise _Refused("matmul with a batched weight")
+            channel_axis, weight_axis = rank - 1, 1
+        if str(linear.ty.dtype) not in ("float32", "float16"):
+            raise _Refused(f"{linear.ty.dtype} result")
+        x = self.quantized_input(linear.args[0])
+        weight = self.quantized_weight(linear.args[1], weight_axis)
+        # float32 arithmetic, as ONNX Runtime computes its requantization scales
+        combined = np.float32(x.scale) * weight.scale.astype(np.float32)
+        sums = weight.values.astype(np.int64).sum(
+            axis=tuple(i for i in range(weight.values.ndim) if i != weight_axis))
+        offset = -x.zero_point * sums
+        if bias is not None:
+            vector = _channel_vector(bias, rank, channel_axis, combined.size)
+            if vector is None:
+                raise _Refused("bias is not per output channel")
+            offset = offset + np.rint(vector.astype(np.float64)
+                                      / combined.astype(np.float64)).astype(np.int64)
+        if np.abs(offset).max(initial=0) >= 2 ** 31:
+            raise _Refused("bias does not fit int32")
+        w_const = make_constant(weight.values, "int8")
+        if linear.op.name == "relax.nn.conv2d":
+            attrs = linear.attrs
+            top, left, bottom, right = ints(attrs.padding)
+            data = x.data
+            if top or left or bottom or right:
+                data = relax.op.nn.pad(data, [0, 0, 0, 0, top, bottom, left, right],
+                                       pad_value=float(x.zero_point))
+            acc = relax.op.nn.conv2d(data, w_const, strides=ints(attrs.strides), padding=0,
+                                     dilation=ints(attrs.dilation), groups=int(attrs.groups),
+                                     out_dtype="int32")
+        else:
+            acc = relax.op.matmul(x.data, w_const, out_dtype="int32")
+        if np.any(offset):
+            acc = relax.op.add(acc, _channel_const(offset, channel_axis, rank, "int32"))
+        return acc, combined, channel_axis, rank
+
+
+def _dequantized(data, scale, zero, axis: int) -> np.ndarray:
+    shape = [1] * data.ndim
+    if scale.size > 1 or zero.size > 1:
+        shape[axis % data.ndim] = -1
+    return ((data.astype(np.float64) - zero.astype(np.float64).reshape(shape))
+            * scale.astype(np.float64).reshape(shape)).astype(np.float32)
+
+
+def _prim_float(arg) -> float | None:
+    value = getattr(arg, "value", None)
+    if value is None:
+        return None
+    value = getattr(value, "value", value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _channel_vector(const: np.ndarray, rank: int, axis: int, channels: int):
+    if const.ndim > rank:
+        return None
+    padded = (1,) * (rank - const.ndim) + tuple(const.shape)
+    if any(size != 1 and i != axis for i, size in enumerate(padded)):
+        return None
+    if padded[axis] not in (1, channels):
+        return None
+    return np.broadcast_to(const.reshape(padded[axis]), (channels,))
+
+
+def _channel_const(vector: np.ndarray, axis: int, rank: int, dtype: str) -> relax.Expr:
+    shape = [1] * rank
+    shape[axis] = -1
+    return make_constant(np.asarray(vector).reshape(shape), dtype)
+
+
+def _one_round(func: relax.Function) -> tuple[relax.Function, int]:
+    total = 0
+    rewriter = _Rewriter(func)
+    func = rewrite_call(is_op("relax.quantize")(wildcard(), wildcard(), wildcard()),
+                        lambda expr, _: rewriter.rewrite_quantize(expr), func)
+    total += rewriter.count
+    func = relax.analysis.remove_all_unused(func)
+    rewriter = _Rewriter(func)
+    linear = is_op("relax.nn.conv2d")(wildcard(), wildcard()) \
+        | is_op("relax.matmul")(wildcard(), wildcard())
+    func = rewrite_call(linear, lambda expr, _: rewriter.rewrite_float_output(expr), func)
+    total += rewriter.count
+    return func, total
+
+
+def _record_float_leftovers(mod: tvm.IRModule) -> None:
+    """Count each conv2d/matmul that still reads a dequantized input, with the reason."""
+    for _, func in mod.functions_items():
+        if not isinstance(func, relax.Function):
+            continue
+        rewriter = _Rewriter(func)
+        for value in relax.analysis.get_var2val(func).values():
+            call = rewriter._call(value, *_LINEAR_OPS)
+            if call is None or rewriter._call(call.args[0], "relax.dequantize") is None:
+                continue
+            try:
+                rewriter.integer_accumulator(call, None)
+                reason = "not followed by a quantize this pass can fuse"
+            except _Refused as why:
+                reason = str(why)
+            record(f"quantized operator kept in float ({reason})")
+
+
+@tvm.transform.module_pass(opt_level=0, name="QDQToInteger")
+class QDQToInteger:
+    def transform_module(self, mod: tvm.IRModule, ctx) -> tvm.IRModule:
+        mod = rewrite_until_stable(mod, _one_round, _MAX_ROUNDS)
+        _record_float_leftovers(mod)
+        return mod
