@@ -74,3 +74,7 @@ class InternalError(Exception):
 
 class DeviceError(EdgecError):
     """A device (RPC server, tracker, emulator) that cannot be reached or used."""
+
+
+class CalibrationError(EdgecError):
+    """Calibration data that does not fit the model (names, shapes, dtypes, values, count)."""

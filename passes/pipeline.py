@@ -6,7 +6,8 @@ Phases, in order (a progress marker is logged between them):
                 into arithmetic), quantized convolutions and matmuls onto integers, float16 accumulation in float32, and constant folding;
                 then edgec's: activation recognition,
                 affine folding into convolutions (output side, input side, then output side
-                again to merge the biases the input side made), clean-up.
+                again to merge the biases the input side made), clean-up; with ``--quantize
+                int8``, calibration into QDQ form and the integer rewrite again.
 2. ``layout``   at -O3, for boards that prefer another data layout (ARM CPUs: NHWC):
                 ConvertLayout, weight transposes folded, transposes sunk until they cancel.
 3. ``lower``    convolutions on narrow feature maps get packed weights (vectors along output
@@ -43,6 +44,8 @@ class PipelineOptions:
     layout: str = "NCHW"        # conv2d data layout at -O3
     fuse_max_depth: int = 0     # 0: TVM's default fused group depth
     tuning_records: str = ""    # a MetaSchedule database directory to apply, or ""
+    # post-training int8: an ``edgec.quantize.calibrate.Calibrate`` step (it holds the data)
+    calibrate: object | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +165,12 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         *_edgec_graph_passes(),
         _entry("DeadCodeElimination", t.DeadCodeElimination, "graph", 1),
     ]
+    if options.calibrate is not None:
+        entries += [
+            _entry("Calibrate", options.calibrate.as_pass, "graph", required=True),
+            _entry("QDQToInteger", _qdq_to_integer, "graph", 1),
+            _entry("DeadCodeElimination", t.DeadCodeElimination, "graph", 1),
+        ]
     # -- layout ------------------------------------------------------------------------------
     if options.layout != "NCHW":
         entries += _layout_passes(options.layout)

@@ -28,6 +28,17 @@ def add_parser(sub) -> None:
                            "else the records shipped with edgec)")
     logs.add_argument("--no-tuning-logs", action="store_true",
                       help="use default schedules only, even where records exist")
+    q = p.add_argument_group("post-training quantization")
+    q.add_argument("--quantize", choices=["int8"], default=None,
+                   help="quantize a float model to int8 (needs --calibration); an already "
+                        "quantized QDQ/QOperator model runs on int8 kernels without it")
+    q.add_argument("--calibration", metavar="NPZ|DIR",
+                   help="calibration inputs: an .npz with one array per model input, samples "
+                        "stacked along the batch axis, or a folder of .npz files")
+    q.add_argument("--calibration-method", choices=["minmax", "percentile", "entropy"],
+                   default="minmax", help="how activation ranges are chosen (default: minmax)")
+    q.add_argument("--per-tensor", action="store_true",
+                   help="one weight scale per tensor instead of per output channel")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR after every pass into DIR")
     p.add_argument("--pass-times", action="store_true", help="print the time of every pass")
     p.set_defaults(func=run)
@@ -46,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
                              opt_level=args.opt_level, disabled_passes=args.disable_pass,
                              dump_ir=args.dump_ir,
                              tuning_logs=False if args.no_tuning_logs else (
-                                 args.tuning_logs or True))
+                                 args.tuning_logs or True),
+                             quantize=args.quantize, calibration=args.calibration,
+                             calibration_method=args.calibration_method,
+                             per_channel=not args.per_tensor)
     artifact.save(output)
     report = artifact.report
     for line in report.lines():

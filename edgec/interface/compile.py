@@ -44,6 +44,10 @@ def compile(  # noqa: A001 - the public name users expect
     disabled_passes: Iterable[str] = (),
     dump_ir: str | Path | None = None,
     tuning_logs: str | Path | bool | None = True,
+    quantize: str | None = None,
+    calibration=None,
+    calibration_method: str = "minmax",
+    per_channel: bool = True,
 ) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for ``target``.
 
@@ -52,6 +56,12 @@ def compile(  # noqa: A001 - the public name users expect
     after every pass into that directory. ``tuning_logs``: True looks for the board's records
     (``tuning_logs/<board>`` here, then the ones shipped with edgec), a path uses that database,
     False uses none.
+
+    ``quantize="int8"`` quantizes a float model after training: ``calibration`` (an ``.npz``
+    file, a folder of them, or an iterable of ``{input: array}`` samples) gives the activation
+    ranges, by ``calibration_method`` (minmax, percentile, entropy); weights are per output
+    channel unless ``per_channel`` is False. An already quantized (QDQ / QOperator) model
+    needs none of this: its int8 operators run on integer kernels as they are.
     """
     start = time.perf_counter()
     resolved = resolve_target(target)
@@ -60,7 +70,15 @@ def compile(  # noqa: A001 - the public name users expect
     shapes = shape_map(input_shapes)
     import edgec.passes.ops  # noqa: F401  (registers edgec's operators before import)
 
+    quantize_options = _quantize_options(quantize, calibration, calibration_method, per_channel)
     imported = import_onnx(model, shapes)
+    calibrate = None
+    if quantize_options is not None:
+        from edgec.quantize.calibrate import Calibrate
+        from edgec.quantize.data import load_calibration
+
+        calibrate = Calibrate(load_calibration(calibration, imported.signature.inputs),
+                              quantize_options)
     t_import = time.perf_counter()
 
     level = board.pipeline.opt_level if opt_level is None else int(opt_level)
@@ -69,7 +87,7 @@ def compile(  # noqa: A001 - the public name users expect
         opt_level=level,
         disabled_passes=frozenset(set(board.pipeline.disabled_passes) | set(disabled_passes)),
         layout=board.pipeline.layout, fuse_max_depth=board.pipeline.fuse_max_depth,
-        tuning_records=str(records) if records else "")
+        tuning_records=str(records) if records else "", calibrate=calibrate)
     entries = build_pipeline(options)
     tvm_target = resolved.tvm_target()
     before = baseline(imported.mod, tvm_target)
@@ -110,6 +128,22 @@ def compile(  # noqa: A001 - the public name users expect
     )
     logger.info("compiled %s for %s in %.1f s", imported.name, board.name, report.seconds["total"])
     return Artifact(manifest, {LIBRARY_NAME: library}, report=report)
+
+
+def _quantize_options(quantize, calibration, method: str, per_channel: bool):
+    if quantize is None:
+        if calibration is not None:
+            raise OptionError("calibration data was given without --quantize int8; add "
+                              "--quantize int8 or drop the calibration data")
+        return None
+    if str(quantize).lower() != "int8":
+        raise OptionError(f"--quantize {quantize}: edgec quantizes to int8; use --quantize int8")
+    if calibration is None:
+        raise OptionError("--quantize int8 needs calibration data (--calibration calib.npz, "
+                          "or a folder of .npz files): a few hundred representative inputs")
+    from edgec.quantize.options import QuantizeOptions
+
+    return QuantizeOptions(method=method, per_channel=per_channel)
 
 
 def _tuning_records(tuning_logs, board: str, mcpu) -> Path | None:

@@ -1,0 +1,289 @@
+"""Calibrate: measure a float model's activation ranges on calibration data and rewrite it into
+the QDQ form, so that ``QDQToInteger`` runs its convolutions and matmuls on int8.
+
+Runs at the end of the graph phase, when batch norms are folded into the convolutions and the
+activations are recognised, so the ranges are those of the tensors the int8 kernels produce:
+
+1. **Points.** Every conv2d (NCHW) and matmul with a constant float32 weight is a *linear
+   chain* ``op -> [+ bias] -> [relu | clip | hard_swish | hard_sigmoid]``; its input and the
+   chain's end are the points whose ranges are measured.
+2. **Measure.** A copy of ``main`` that also returns every point is lowered with edgec's own
+   lower/finalize phases, built for the machine running the compile, and run on every sample
+   (the model as edgec compiles it, not another engine's version of it). ``minmax`` needs one
+   pass over the data; ``percentile`` and ``entropy`` a second one for histograms
+   (``ranges.py``).
+3. **Rewrite.** Each point ``v`` becomes ``dequantize(quantize(v))`` with its int8 parameters,
+   each weight ``dequantize(W_q)`` with symmetric int8 values, per output channel unless
+   per-tensor was asked. ``QDQToInteger`` then turns each chain into an integer kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.relax.expr_functor import PyExprMutator, mutator
+
+from edgec.errors import InternalError
+from edgec.passes.bindings import constant_array, key, make_constant
+from edgec.passes.rewrite_log import collecting, record
+from edgec.quantize.data import CalibrationSet
+from edgec.quantize.options import QuantizeOptions
+from edgec.quantize.ranges import Stats, int8_parameters, value_range, weight_parameters
+
+logger = logging.getLogger(__name__)
+
+_ACTIVATIONS = ("relax.nn.relu", "relax.clip", "relax.edgec.hard_swish",
+                "relax.edgec.hard_sigmoid")
+
+
+@dataclasses.dataclass
+class _Chain:
+    call: relax.Call            # the conv2d / matmul
+    weight_axis: int            # output-channel axis of its weight
+    input_var: relax.Var
+    end_var: relax.Var | None
+
+
+@dataclasses.dataclass
+class TensorRange:
+    """The calibrated parameters of one point, for the compile report."""
+
+    name: str
+    lo: float
+    hi: float
+    scale: float
+    zero_point: int
+
+
+def _op_name(value) -> str:
+    if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op):
+        return value.op.name
+    return ""
+
+
+def _bindings(func: relax.Function) -> list[relax.Binding]:
+    return [b for block in func.body.blocks for b in block.bindings]
+
+
+def find_chains(func: relax.Function) -> list[_Chain]:
+    bindings = _bindings(func)
+    value_of = {key(b.var): b.value for b in bindings}
+    users: dict[int, list[relax.Var]] = {}
+    for b in bindings:
+        if isinstance(b.value, relax.Call):
+            for arg in b.value.args:
+                if isinstance(arg, relax.Var):
+                    users.setdefault(key(arg), []).append(b.var)
+    body = func.body.body
+    returned = {key(e) for e in (body.fields if isinstance(body, relax.Tuple) else [body])
+                if isinstance(e, relax.Var)}
+
+    def only_user(var):
+        found = users.get(key(var), [])
+        return found[0] if len(found) == 1 and key(var) not in returned else None
+
+    chains = []
+    for b in bindings:
+        value = b.value
+        name = _op_name(value)
+        if name not in ("relax.nn.conv2d", "relax.matmul"):
+            continue
+        weight = constant_array(value.args[1])
+        if weight is None or weight.dtype != np.float32 or str(value.ty.dtype) != "float32":
+            continue
+        if not isinstance(value.args[0], relax.Var) or str(value.args[0].ty.dtype) != "float32":
+            continue
+        if name == "relax.nn.conv2d":
+            attrs = value.attrs
+            if (str(attrs.data_layout), str(attrs.kernel_layout)) != ("NCHW", "OIHW"):
+                continue
+            axis = 0
+        elif weight.ndim == 2:
+            axis = 1
+        else:
+            continue
+        end = b.var
+        nxt = only_user(end)
+        if nxt is not None and _op_name(value_of[key(nxt)]) == "relax.add" \
+                and any(constant_array(a) is not None for a in value_of[key(nxt)].args):
+            end, nxt = nxt, only_user(nxt)
+        if nxt is not None and _op_name(value_of[key(nxt)]) in _ACTIVATIONS:
+            end = nxt
+        # a model output stays float: the integer kernel dequantizes into it directly
+        chains.append(_Chain(value, axis, value.args[0], None if key(end) in returned else end))
+    return chains
+
+
+def _positions(func: relax.Function, points: list[relax.Var]) -> list[tuple[str, int]]:
+    """Where each point is: ("param", i) or ("binding", i), stable across ToNonDataflow."""
+    params = {key(p): i for i, p in enumerate(func.params)}
+    bound = {key(b.var): i for i, b in enumerate(_bindings(func))}
+    return [("param", params[key(v)]) if key(v) in params else ("binding", bound[key(v)])
+            for v in points]
+
+
+def _instrumented(mod: tvm.IRModule, points: list[relax.Var]) -> tvm.IRModule:
+    """``main`` returning (its outputs, *points), without dataflow blocks."""
+    where = _positions(mod["main"], points)
+    mod = relax.transform.ToNonDataflow()(mod)
+    func = mod["main"]
+    bindings = _bindings(func)
+    fields = [func.body.body] + [func.params[i] if kind == "param" else bindings[i].var
+                                 for kind, i in where]
+    ret = relax.Tuple(fields)
+    ret_ty = relax.TupleType([f.ty for f in fields])
+    body = relax.SeqExpr(func.body.blocks, ret)
+    out = mod.clone()
+    out["main"] = relax.Function(func.params, body, ret_ty, func.is_pure, func.attrs)
+    return relax.transform.Normalize()(out)
+
+
+def _run_samples(mod: tvm.IRModule, calibration: CalibrationSet, count: int, observe) -> None:
+    from edgec.build.pass_runner import run_pipeline
+    from edgec.passes.pipeline import PipelineOptions, build_pipeline
+    from edgec.targets import resolve_target
+
+    target = resolve_target("host").tvm_target()
+    entries = [e for e in build_pipeline(PipelineOptions(opt_level=2))
+               if e.phase in ("lower", "finalize")]
+    with collecting():   # the copy's kernels are not the compile's: keep them out of its report
+        lowered, _ = run_pipeline(mod, entries, target)
+    try:
+        executable = tvm.compile(lowered, target=target, relax_pipeline=None)
+    except Exception as err:
+        raise InternalError(f"building the calibration copy of the model failed: "
+                            f"{type(err).__name__}: {err}") from err
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    names = [p.name for p in mod["main"].params]
+    last = time.perf_counter()
+    for index, sample in enumerate(calibration):
+        result = vm["main"](*[tvm.runtime.tensor(sample[n]) for n in names])
+        observe([result[1 + i].numpy() for i in range(count)])
+        if time.perf_counter() - last > 5:
+            last = time.perf_counter()
+            logger.info("calibrating: %d/%d samples", index + 1, len(calibration))
+
+
+def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: CalibrationSet,
+            options: QuantizeOptions) -> list[Stats]:
+    stats = [Stats() for _ in points]
+    instrumented = _instrumented(mod, points)
+
+    def ranges(arrays):
+        for s, a in zip(stats, arrays):
+            s.observe_range(a)
+
+    def histograms(arrays):
+        for s, a in zip(stats, arrays):
+            s.observe_histogram(a)
+
+    _run_samples(instrumented, calibration, len(points), ranges)
+    if options.method != "minmax":
+        _run_samples(instrumented, calibration, len(points), histograms)
+    return stats
+
+
+@mutator
+class _Inserter(PyExprMutator):
+    def __init__(self, mod, wrap: dict, weights: dict, params: dict):
+        super().__init__(mod)
+        self.wrap = wrap          # key(bound value) -> (scale, zero point)
+        self.weights = weights    # key(linear call) -> (int8 values, scales, axis)
+        self.params = params      # key(param) -> (scale, zero point), wrapped at each use
+
+    def _fake_quantize(self, expr, scale: float, zero: int):
+        s = relax.const(np.float32(scale), "float32")
+        z = relax.const(np.int8(zero), "int8")
+        q = self.builder_.normalize(relax.op.quantize(expr, s, z, axis=-1, out_dtype="int8"))
+        return relax.op.dequantize(q, s, z, axis=-1, out_dtype="float32")
+
+    def visit_call_(self, call):  # noqa: N802 - TVM's visitor name
+        original = call
+        call = super().visit_call_(call)
+        weight = self.weights.get(key(original))
+        if weight is not None:
+            values, scales, axis = weight
+            x = call.args[0]
+            param = self.params.get(key(original.args[0]))
+            if param is not None:
+                x = self.builder_.normalize(self._fake_quantize(x, *param))
+            zeros = np.zeros(scales.shape, np.int8)
+            w = relax.op.dequantize(make_constant(values, "int8"),
+                                    make_constant(scales, "float32"),
+                                    make_constant(zeros, "int8"), axis=axis,
+                                    out_dtype="float32")
+            call = relax.Call(call.op, [x, self.builder_.normalize(w), *call.args[2:]],
+                              call.attrs)
+        wrap = self.wrap.get(key(original))
+        if wrap is not None:
+            return self._fake_quantize(self.builder_.normalize(call), *wrap)
+        return call
+
+    def run(self, func: relax.Function) -> relax.Function:
+        return self.visit_expr(func)
+
+
+def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet,
+                  options: QuantizeOptions) -> tuple[tvm.IRModule, list[TensorRange]]:
+    """Calibrate ``mod['main']`` and return it in QDQ form, with the ranges chosen."""
+    func = mod["main"]
+    chains = find_chains(func)
+    if not chains:
+        return mod, []
+    points: list[relax.Var] = []
+    seen = set()
+    for chain in chains:
+        for var in (chain.input_var, chain.end_var):
+            if var is not None and key(var) not in seen:
+                seen.add(key(var))
+                points.append(var)
+    logger.info("calibrating %d tensors of %d linear operators on %d samples (%s)",
+                len(points), len(chains), len(calibration), options.method)
+    stats = measure(mod, points, calibration, options)
+    value_of = {key(b.var): b.value for b in _bindings(func)}
+    wrap, params, report = {}, {}, []
+    for var, s in zip(points, stats):
+        lo, hi = value_range(s, options.method, options.percentile)
+        scale, zero = int8_parameters(lo, hi)
+        report.append(TensorRange(var.name, lo, hi, scale, zero))
+        value = value_of.get(key(var))
+        if value is None:
+            params[key(var)] = (scale, zero)
+        else:
+            wrap[key(value)] = (scale, zero)
+    weights = {}
+    for chain in chains:
+        array = constant_array(chain.call.args[1])
+        values, scales = weight_parameters(array, chain.weight_axis if options.per_channel
+                                           else None)
+        weights[key(chain.call)] = (values, scales, chain.weight_axis)
+    inserter = _Inserter(mod, wrap, weights, params)
+    new = inserter.run(func)
+    out = mod.clone()
+    out["main"] = new
+    record("tensors calibrated", len(points))
+    return out, report
+
+
+class Calibrate:
+    """The pipeline step: holds the data, runs ``quantize_main`` once as a module pass."""
+
+    def __init__(self, calibration: CalibrationSet, options: QuantizeOptions):
+        self.calibration = calibration
+        self.options = options
+        self.ranges: list[TensorRange] = []
+
+    def as_pass(self) -> tvm.transform.Pass:
+        step = self
+
+        @tvm.transform.module_pass(opt_level=0, name="Calibrate")
+        def calibrate(mod, ctx):
+            mod, step.ranges = quantize_main(mod, step.calibration, step.options)
+            return mod
+
+        return calibrate
