@@ -11,7 +11,7 @@ activations are recognised, so the ranges are those of the tensors the int8 kern
    lower/finalize phases, built for the machine running the compile, and run on every sample
    (the model as edgec compiles it, not another engine's version of it). ``minmax`` needs one
    pass over the data; ``percentile`` and ``entropy`` a second one for histograms
-   (``ranges.py``).
+   (``ranges.py``); the model's inputs always keep their min/max range.
 3. **Rewrite.** Each point ``v`` becomes ``dequantize(quantize(v))`` with its int8 parameters,
    each weight ``dequantize(W_q)`` with symmetric int8 values, per output channel unless
    per-tensor was asked. ``QDQToInteger`` then turns each chain into an integer kernel.
@@ -248,10 +248,12 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet,
     value_of = {key(b.var): b.value for b in _bindings(func)}
     wrap, params, report = {}, {}, []
     for var, s in zip(points, stats):
-        lo, hi = value_range(s, options.method, options.percentile)
+        value = value_of.get(key(var))
+        # model inputs keep their full range (images, features: clipping them only loses)
+        method = options.method if value is not None else "minmax"
+        lo, hi = value_range(s, method, options.percentile)
         scale, zero = int8_parameters(lo, hi)
         report.append(TensorRange(var.name, lo, hi, scale, zero))
-        value = value_of.get(key(var))
         if value is None:
             params[key(var)] = (scale, zero)
         else:

@@ -9,7 +9,8 @@ Three methods, per tensor:
 - ``entropy``: the clipping threshold T on |x| whose 128-level quantization of the 2048-bin
   histogram of |x| loses the least information, i.e. minimises KL(P || Q) with P the histogram
   clipped at T (outliers added to the last bin) and Q its quantized version expanded back over
-  the non-empty bins (the method TensorRT introduced for int8), with 256 levels for a
+  the non-empty bins (the method TensorRT introduced for int8; the bin of exact zeros is left
+  out, since every threshold keeps zero exact), with 256 levels for a
   non-negative tensor (range [0, T]) and 128 otherwise (range [-T, T]), within [min, max].
 
 The parameters are asymmetric int8 (ONNX's ``y = saturate(round(x / scale) + zero_point)``):
@@ -74,6 +75,10 @@ def value_range(stats: Stats, method: str, percentile: float = 99.99) -> tuple[f
 def entropy_threshold(hist: np.ndarray, levels: int = LEVELS) -> float:
     """The clipping point, in bins, that minimises KL(P || Q) (see the module docstring)."""
     hist = hist.astype(np.float64)
+    # The first bin holds the exact zeros (ReLU outputs, padding): a spike that every
+    # candidate represents exactly, but that Q would smear over its group's other bins and so
+    # push the threshold down. It is left out of the comparison.
+    hist[0] = 0.0
     best, best_bins = np.inf, len(hist)
     for bins in range(levels, len(hist) + 1):
         p = hist[:bins].copy()

@@ -1,0 +1,56 @@
+"""Models quantized by ONNX Runtime (QDQ and QOperator) compile to int8 kernels and give
+ONNX Runtime's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import edgec
+
+
+def _output_step(path: str) -> float:
+    """The quantization step of the model's output (its last DequantizeLinear's scale)."""
+    model = onnx.load(path)
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    out = model.graph.output[0].name
+    for node in model.graph.node:
+        if node.output[0] == out and node.op_type == "DequantizeLinear":
+            return float(inits[node.input[1]])
+    raise AssertionError("the quantized model's output is not dequantized")
+
+
+@pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
+@pytest.mark.parametrize("activation", ["int8", "uint8"])
+def test_int8_kernels_agree_with_onnxruntime(ort_quantized, fmt, activation):
+    path = ort_quantized(fmt, activation)
+    artifact = edgec.compile(path, "host", tuning_logs=False)
+    rewrites = artifact.report.rewrites
+    assert rewrites.get("int8 conv2d") == 3 and rewrites.get("int8 matmul") == 1
+    assert not [k for k in rewrites if k.startswith("quantized operator kept in float")]
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    step = _output_step(path)
+    rng = np.random.default_rng(5)
+    exact = []
+    for _ in range(8):
+        x = rng.standard_normal((1, 3, 16, 16)).astype(np.float32)
+        want = session.run(None, {"x": x})[0]
+        got = artifact.run({"x": x})["y"]
+        assert np.abs(got - want).max() <= step * 1.001
+        exact.append(np.mean(np.abs(got - want) < step / 2))
+    assert np.mean(exact) >= 0.95
+
+
+def test_quantized_weights_are_stored_as_int8(ort_quantized, float_cnn):
+    fp32 = edgec.compile(float_cnn, "host", tuning_logs=False).report
+    int8 = edgec.compile(ort_quantized("qdq", "int8"), "host", tuning_logs=False).report
+    assert int8.after.weight_bytes < fp32.after.weight_bytes / 2.5
+
+
+def test_qoperator_nodes_are_known_to_the_operator_check(ort_quantized):
+    from edgec.frontend.support import supported_ops
+
+    model = onnx.load(ort_quantized("qoperator", "int8"))
+    assert {n.op_type for n in model.graph.node} <= supported_ops()
