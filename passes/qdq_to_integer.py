@@ -45,6 +45,7 @@ from edgec.passes.rewrite_log import record
 
 _MAX_ROUNDS = 4
 _LINEAR_OPS = ("relax.nn.conv2d", "relax.matmul")
+_FLOAT_ONLY_OPS = ("relax.nn.conv2d_transpose", "relax.nn.conv1d", "relax.nn.conv3d")
 _QRANGE = {"int8": (-128, 127), "uint8": (0, 255)}
 
 
@@ -353,6 +354,12 @@ def _record_float_leftovers(mod: tvm.IRModule) -> None:
             continue
         rewriter = _Rewriter(func)
         for value in relax.analysis.get_var2val(func).values():
+            other = rewriter._call(value, *_FLOAT_ONLY_OPS)
+            if other is not None \
+                    and rewriter._call(other.args[0], "relax.dequantize") is not None:
+                record(f"quantized operator kept in float ({other.op.name.rsplit('.', 1)[-1]} "
+                       "has no int8 kernel yet)")
+                continue
             call = rewriter._call(value, *_LINEAR_OPS)
             if call is None or rewriter._call(call.args[0], "relax.dequantize") is None:
                 continue

@@ -23,14 +23,15 @@ def _commands():
     from edgec.cli import compile as compile_cmd
     from edgec.cli import emulator as emulator_cmd
     from edgec.cli import inspect as inspect_cmd
+    from edgec.cli import quantize_report as quantize_report_cmd
     from edgec.cli import run as run_cmd
     from edgec.cli import serve as serve_cmd
     from edgec.cli import targets as targets_cmd
     from edgec.cli import tracker as tracker_cmd
     from edgec.cli import tune as tune_cmd
 
-    return [compile_cmd, tune_cmd, bench_cmd, run_cmd, inspect_cmd, targets_cmd, serve_cmd, tracker_cmd,
-            emulator_cmd]
+    return [compile_cmd, tune_cmd, bench_cmd, run_cmd, inspect_cmd, quantize_report_cmd,
+            targets_cmd, serve_cmd, tracker_cmd, emulator_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,9 +64,24 @@ def load_onnx(source: ModelSource) -> LoadedModel:
         onnx.checker.check_model(proto, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "attribute: axis for operator" in first and first.endswith(
+                ("QuantizeLinear", "DequantizeLinear")):
+            raise ModelError(
+                f"model '{origin}' quantizes per channel (QuantizeLinear/DequantizeLinear with "
+                "'axis'), which ONNX defines from opset 13 only, but the model declares opset "
+                f"{_default_opset(proto)}; convert the float model to opset 13 before quantizing "
+                "it (onnx.version_converter.convert_version(model, 13)), or quantize per "
+                "tensor") from err
         raise ModelError(f"model '{origin}' is not a valid ONNX model: {first}") from err
     return LoadedModel(proto=proto, name=name, sha256=hashlib.sha256(data).hexdigest(),
                        origin=origin)
+
+
+def _default_opset(proto: onnx.ModelProto) -> int | None:
+    for entry in proto.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    return None
 
 
 def _parse(data: bytes, origin: str) -> onnx.ModelProto:

@@ -110,6 +110,7 @@ def compile(  # noqa: A001 - the public name users expect
         seconds={"import": t_import - start, "pipeline": t_pipeline - t_import,
                  "codegen": t_codegen - t_pipeline, "total": t_codegen - start},
         library_bytes=len(library))
+    report.quantization = _quantization_entry(calibrate, rewrites)
     manifest = Manifest(
         model={"name": imported.name, "sha256": imported.sha256, "producer": imported.producer,
                "opset": imported.opset.final, "source_opset": imported.opset.original},
@@ -122,7 +123,8 @@ def compile(  # noqa: A001 - the public name users expect
         entry={"library": LIBRARY_NAME, "function": "main"},
         pipeline={"opt_level": level, "passes": [e.name for e in entries],
                   "disabled": sorted(options.disabled_passes),
-                  "tuning": _tuning_entry(records, rewrites.get("tuned kernel", 0))},
+                  "tuning": _tuning_entry(records, rewrites.get("tuned kernel", 0)),
+                  "quantization": report.quantization},
         stats=report.stats_json(),
         files={LIBRARY_NAME: file_entry(library)},
     )
@@ -144,6 +146,20 @@ def _quantize_options(quantize, calibration, method: str, per_channel: bool):
     from edgec.quantize.options import QuantizeOptions
 
     return QuantizeOptions(method=method, per_channel=per_channel)
+
+
+def _quantization_entry(calibrate, rewrites: Mapping[str, int]) -> dict | None:
+    """How the model was quantized, its int8 kernels and what stayed float (and why)."""
+    kernels = {k.removeprefix("int8 "): v for k, v in rewrites.items() if k.startswith("int8 ")}
+    prefix = "quantized operator kept in float ("
+    fallbacks = {k[len(prefix):-1]: v for k, v in rewrites.items() if k.startswith(prefix)}
+    if calibrate is None and not kernels and not fallbacks:
+        return None
+    entry = calibrate.summary.to_json() if calibrate is not None and calibrate.summary \
+        else {"source": "model"}
+    entry["int8_kernels"] = kernels
+    entry["float_fallbacks"] = fallbacks
+    return entry
 
 
 def _tuning_records(tuning_logs, board: str, mcpu) -> Path | None:

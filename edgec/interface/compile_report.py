@@ -22,6 +22,7 @@ class CompileReport:
     pass_timings: list[PassTiming]
     seconds: dict[str, float]          # import, pipeline, codegen, total
     library_bytes: int
+    quantization: dict | None = None   # the manifest's pipeline["quantization"]
 
     def stats_json(self) -> dict:
         return {
@@ -43,10 +44,18 @@ class CompileReport:
             f"model      {self.model} ({self.opset})",
             f"target     {self.board}: {target}",
             *stats_lines(self.stats_json()),
+            *self._quantization_lines(),
             f"library    {format_size(self.library_bytes)}",
             f"time       {s['total']:.1f} s (import {s['import']:.1f}, passes {s['pipeline']:.1f}, "
             f"codegen {s['codegen']:.1f})",
         ]
+
+
+    def _quantization_lines(self) -> list[str]:
+        from edgec.quantize.report import summary_line
+
+        line = summary_line(self.quantization)
+        return [line] if line else []
 
 
 def stats_lines(stats: dict) -> list[str]:

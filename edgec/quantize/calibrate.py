@@ -58,6 +58,28 @@ class TensorRange:
     hi: float
     scale: float
     zero_point: int
+    sqnr_db: float = float("nan")   # signal / int8 rounding+clipping error, on the samples
+
+
+@dataclasses.dataclass
+class LayerReport:
+    """One quantized linear operator, for the report and the manifest."""
+
+    op: str
+    weight_shape: list[int]
+    input: str
+    output: str | None
+    weight_sqnr_db: float
+
+
+def sqnr_db(signal: float, noise: float) -> float:
+    if noise <= 0:
+        return float("inf")
+    return float(10.0 * np.log10(max(signal, 1e-30) / noise))
+
+
+def _fake_quantized(x: np.ndarray, scale: float, zero: int) -> np.ndarray:
+    return (np.clip(np.rint(x / scale) + zero, -128, 127) - zero) * scale
 
 
 def _op_name(value) -> str:
@@ -170,7 +192,9 @@ def _run_samples(mod: tvm.IRModule, calibration: CalibrationSet, count: int, obs
 
 
 def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: CalibrationSet,
-            options: QuantizeOptions) -> list[Stats]:
+            options: QuantizeOptions, choose) -> list[TensorRange]:
+    """Ranges of ``points`` on the samples; ``choose(index, stats) -> TensorRange``; then the
+    error of each range on the same samples (one more pass)."""
     stats = [Stats() for _ in points]
     instrumented = _instrumented(mod, points)
 
@@ -185,7 +209,20 @@ def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: Calibration
     _run_samples(instrumented, calibration, len(points), ranges)
     if options.method != "minmax":
         _run_samples(instrumented, calibration, len(points), histograms)
-    return stats
+    chosen = [choose(i, s) for i, s in enumerate(stats)]
+    signal = np.zeros(len(points))
+    noise = np.zeros(len(points))
+
+    def errors(arrays):
+        for i, (r, a) in enumerate(zip(chosen, arrays)):
+            a = a.astype(np.float64)
+            signal[i] += float(np.sum(a * a))
+            noise[i] += float(np.sum((a - _fake_quantized(a, r.scale, r.zero_point)) ** 2))
+
+    _run_samples(instrumented, calibration, len(points), errors)
+    for i, r in enumerate(chosen):
+        r.sqnr_db = sqnr_db(signal[i], noise[i])
+    return chosen
 
 
 @mutator
@@ -228,13 +265,35 @@ class _Inserter(PyExprMutator):
         return self.visit_expr(func)
 
 
+@dataclasses.dataclass
+class QuantizeSummary:
+    """What calibration chose, for the compile report and the manifest."""
+
+    method: str
+    per_channel: bool
+    samples: int
+    tensors: list[TensorRange]
+    layers: list[LayerReport]
+
+    def to_json(self) -> dict:
+        def clean(d):
+            return {k: (round(v, 6) if np.isfinite(v) else None) if isinstance(v, float) else v
+                    for k, v in d.items()}
+
+        return {"source": "calibrated", "method": self.method, "per_channel": self.per_channel,
+                "samples": self.samples,
+                "tensors": [clean(dataclasses.asdict(t)) for t in self.tensors],
+                "layers": [clean(dataclasses.asdict(x)) for x in self.layers]}
+
+
 def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet,
-                  options: QuantizeOptions) -> tuple[tvm.IRModule, list[TensorRange]]:
-    """Calibrate ``mod['main']`` and return it in QDQ form, with the ranges chosen."""
+                  options: QuantizeOptions) -> tuple[tvm.IRModule, QuantizeSummary]:
+    """Calibrate ``mod['main']`` and return it in QDQ form, with what was chosen."""
     func = mod["main"]
     chains = find_chains(func)
+    summary = QuantizeSummary(options.method, options.per_channel, len(calibration), [], [])
     if not chains:
-        return mod, []
+        return mod, summary
     points: list[relax.Var] = []
     seen = set()
     for chain in chains:
@@ -244,32 +303,46 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet,
                 points.append(var)
     logger.info("calibrating %d tensors of %d linear operators on %d samples (%s)",
                 len(points), len(chains), len(calibration), options.method)
-    stats = measure(mod, points, calibration, options)
     value_of = {key(b.var): b.value for b in _bindings(func)}
-    wrap, params, report = {}, {}, []
-    for var, s in zip(points, stats):
-        value = value_of.get(key(var))
+
+    def choose(index: int, stats: Stats) -> TensorRange:
+        var = points[index]
         # model inputs keep their full range (images, features: clipping them only loses)
-        method = options.method if value is not None else "minmax"
-        lo, hi = value_range(s, method, options.percentile)
+        method = options.method if key(var) in value_of else "minmax"
+        lo, hi = value_range(stats, method, options.percentile)
         scale, zero = int8_parameters(lo, hi)
-        report.append(TensorRange(var.name, lo, hi, scale, zero))
+        return TensorRange(var.name, lo, hi, scale, zero)
+
+    report = measure(mod, points, calibration, options, choose)
+    wrap, params = {}, {}
+    for var, r in zip(points, report):
+        value = value_of.get(key(var))
         if value is None:
-            params[key(var)] = (scale, zero)
+            params[key(var)] = (r.scale, r.zero_point)
         else:
-            wrap[key(value)] = (scale, zero)
-    weights = {}
+            wrap[key(value)] = (r.scale, r.zero_point)
+    weights, layers = {}, []
     for chain in chains:
         array = constant_array(chain.call.args[1])
         values, scales = weight_parameters(array, chain.weight_axis if options.per_channel
                                            else None)
         weights[key(chain.call)] = (values, scales, chain.weight_axis)
+        shape = [1] * array.ndim
+        if scales.size > 1:
+            shape[chain.weight_axis] = -1
+        restored = values.astype(np.float64) * scales.reshape(shape)
+        layers.append(LayerReport(
+            chain.call.op.name.rsplit(".", 1)[-1], list(array.shape), chain.input_var.name,
+            chain.end_var.name if chain.end_var is not None else None,
+            sqnr_db(float(np.sum(array.astype(np.float64) ** 2)),
+                    float(np.sum((array - restored) ** 2)))))
     inserter = _Inserter(mod, wrap, weights, params)
     new = inserter.run(func)
     out = mod.clone()
     out["main"] = new
     record("tensors calibrated", len(points))
-    return out, report
+    summary.tensors, summary.layers = report, layers
+    return out, summary
 
 
 class Calibrate:
@@ -278,14 +351,14 @@ class Calibrate:
     def __init__(self, calibration: CalibrationSet, options: QuantizeOptions):
         self.calibration = calibration
         self.options = options
-        self.ranges: list[TensorRange] = []
+        self.summary: QuantizeSummary | None = None
 
     def as_pass(self) -> tvm.transform.Pass:
         step = self
 
         @tvm.transform.module_pass(opt_level=0, name="Calibrate")
         def calibrate(mod, ctx):
-            mod, step.ranges = quantize_main(mod, step.calibration, step.options)
+            mod, step.summary = quantize_main(mod, step.calibration, step.options)
             return mod
 
         return calibrate

@@ -125,3 +125,32 @@ def test_weights_symmetric_per_channel():
     np.testing.assert_allclose(scales, [2.0 / 127, 0.1 / 127], rtol=1e-6)
     values, scales = weight_parameters(w, None)
     assert scales.shape == (1,) and values[1].tolist() == [6, 3]
+
+
+def test_manifest_and_quantize_report(float_cnn, ort_quantized, tmp_path):
+    from tests.conftest import run_cli
+
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.concatenate([s["x"] for s in calibration_samples()]))
+    out = tmp_path / "cnn.int8.edgec.tar"
+    result = run_cli("compile", float_cnn, "--quantize", "int8", "--calibration", calib,
+                     "--calibration-method", "percentile", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "int8       4 int8 kernels, 0 kept in float; calibrated (percentile" in result.stdout
+    entry = edgec.load(out).manifest.pipeline["quantization"]
+    assert entry["method"] == "percentile" and entry["samples"] == 16
+    assert [layer["op"] for layer in entry["layers"]] == ["conv2d"] * 3 + ["matmul"]
+    assert all(20 < t["sqnr_db"] < 80 for t in entry["tensors"])
+    report = run_cli("quantize-report", out)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.count(" conv2d ") == 3 and "float output" in report.stdout
+
+    qdq = tmp_path / "qdq.edgec.tar"
+    assert run_cli("compile", ort_quantized("qdq", "int8"), "-o", qdq).returncode == 0
+    report = run_cli("quantize-report", qdq)
+    assert "4 int8 kernels, 0 kept in float; quantized model" in report.stdout
+
+    fp32 = tmp_path / "fp32.edgec.tar"
+    assert run_cli("compile", float_cnn, "-o", fp32).returncode == 0
+    report = run_cli("quantize-report", fp32)
+    assert report.returncode != 0 and "is not quantized" in report.stderr

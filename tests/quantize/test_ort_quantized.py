@@ -54,3 +54,21 @@ def test_qoperator_nodes_are_known_to_the_operator_check(ort_quantized):
 
     model = onnx.load(ort_quantized("qoperator", "int8"))
     assert {n.op_type for n in model.graph.node} <= supported_ops()
+
+
+def test_per_channel_qdq_below_opset_13_is_a_clear_error(tmp_path):
+    """ONNX Runtime writes per-channel ``axis`` even into opset-11 models; ONNX defines it
+    from opset 13 only, so the checker refuses the file: the error says what to do."""
+    from onnx import helper
+
+    from edgec.errors import ModelError
+    from tests.onnx_models import make_model, tensor
+
+    w = np.ones((2, 3), np.int8)
+    model = make_model(
+        [helper.make_node("DequantizeLinear", ["w", "s", "z"], ["wf"], axis=0),
+         helper.make_node("MatMul", ["x", "wf"], ["y"])],
+        [tensor("x", [1, 2])], [tensor("y", [1, 3])],
+        {"w": w, "s": np.ones(2, np.float32), "z": np.zeros(2, np.int8)}, opset=11)
+    with pytest.raises(ModelError, match="convert the float model to opset 13"):
+        edgec.compile(model, "host")

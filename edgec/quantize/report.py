@@ -1,0 +1,52 @@
+"""The quantization section of a manifest as text: the compile report's summary line and the
+per-layer table ``edgec quantize-report`` prints."""
+
+from __future__ import annotations
+
+
+def _db(value) -> str:
+    return "exact" if value is None else f"{value:.1f} dB"
+
+
+def summary_line(entry: dict | None) -> str | None:
+    if not entry:
+        return None
+    kernels = sum(entry.get("int8_kernels", {}).values())
+    fallbacks = sum(entry.get("float_fallbacks", {}).values())
+    if entry.get("source") == "calibrated":
+        how = (f"calibrated ({entry['method']}, {entry['samples']} samples, weights "
+               f"{'per channel' if entry['per_channel'] else 'per tensor'})")
+    else:
+        how = "quantized model"
+    text = f"int8       {kernels} int8 kernels, {fallbacks} kept in float; {how}"
+    tensors = [t for t in entry.get("tensors", []) if t.get("sqnr_db") is not None]
+    if tensors:
+        worst = min(tensors, key=lambda t: t["sqnr_db"])
+        text += f"; lowest activation SQNR {worst['sqnr_db']:.1f} dB ({worst['name']})"
+    return text
+
+
+def table(entry: dict) -> list[str]:
+    """One line per quantized layer, then kernels and fallbacks with their reasons."""
+    lines = []
+    tensors = {t["name"]: t for t in entry.get("tensors", [])}
+    layers = entry.get("layers", [])
+    if layers:
+        lines.append(f"{'#':>3}  {'op':<8} {'weight':<16} {'weight SQNR':>11}  "
+                     f"{'input':<10} {'in SQNR':>9}  {'output':<10} {'out SQNR':>9}  "
+                     "out range")
+        for index, layer in enumerate(layers, start=1):
+            shape = "x".join(str(d) for d in layer["weight_shape"])
+            src = tensors.get(layer["input"], {})
+            dst = tensors.get(layer["output"] or "", {})
+            out_range = f"[{dst['lo']:.3g}, {dst['hi']:.3g}]" if dst else "float output"
+            lines.append(
+                f"{index:>3}  {layer['op']:<8} {shape:<16} {_db(layer['weight_sqnr_db']):>11}  "
+                f"{layer['input']:<10} {_db(src.get('sqnr_db')):>9}  "
+                f"{(layer['output'] or '-'):<10} {(_db(dst.get('sqnr_db')) if dst else '-'):>9}"
+                f"  {out_range}")
+    for kind, count in sorted(entry.get("int8_kernels", {}).items()):
+        lines.append(f"int8 kernel     {kind}: {count}")
+    for reason, count in sorted(entry.get("float_fallbacks", {}).items()):
+        lines.append(f"kept in float   {count} operator(s): {reason}")
+    return lines
