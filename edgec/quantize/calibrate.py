@@ -239,7 +239,7 @@ class _Inserter(PyExprMutator):
         q = self.builder_.normalize(relax.op.quantize(expr, s, z, axis=-1, out_dtype="int8"))
         return relax.op.dequantize(q, s, z, axis=-1, out_dtype="float32")
 
-    def visit_call_(self, call):  # noqa: N802 - TVM's visitor name
+    def visit_call_(self, call):
         original = call
         call = super().visit_call_(call)
         weight = self.weights.get(key(original))

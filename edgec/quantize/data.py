@@ -10,7 +10,7 @@ Python, an iterable of ``{input name: array}`` dicts, one per sample. Every mist
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np

@@ -25,8 +25,12 @@ def float_cnn(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def ort_quantized(float_cnn, tmp_path_factory):
     """ort_quantized(format, activation) -> path of the model ORT's quantize_static wrote."""
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     made = {}
 
