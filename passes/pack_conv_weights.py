@@ -11,7 +11,8 @@ one vector load gives the weights of L output channels at one tap, and the kerne
 block of output pixels x L channels in registers: one weight load feeds a dozen FMAs, each
 with its input pixel broadcast (MLAS and oneDNN block their direct convolutions this way).
 
-Applies to NCHW/OIHW float32 conv2d with constant weights, one group, output channels a
+Applies to NCHW/OIHW conv2d with constant weights (float32, or int8 weights on int8/uint8
+data accumulating in int32, as ``QDQToInteger`` makes them), one group, output channels a
 multiple of L and output width not a multiple of L, on LLVM targets; the packed weights replace the
 originals (same values, reordered: results agree to rounding). The kernel is a TE function
 ``conv2d_packed`` that FuseOps fuses with its bias and activation like any conv2d.
@@ -40,8 +41,9 @@ def _lanes() -> int:
 
 
 def packed_conv2d_compute(x: te.Tensor, wp: te.Tensor, strides, padding, dilation,
-                          out_shape) -> te.Tensor:
-    """``conv2d`` over packed weights ``wp[co // L, ci, kh, kw, co % L]`` (NCHW in and out)."""
+                          out_shape, out_dtype: str = "float32") -> te.Tensor:
+    """``conv2d`` over packed weights ``wp[co // L, ci, kh, kw, co % L]`` (NCHW in and out);
+    int8 operands are widened to ``out_dtype`` (int32) before the multiply."""
     _, ci, _, _ = x.shape
     _, _, kh, kw, lanes = (int(d) for d in wp.shape)
     top, left, bottom, right = padding
@@ -55,8 +57,8 @@ def packed_conv2d_compute(x: te.Tensor, wp: te.Tensor, strides, padding, dilatio
     return te.compute(
         out_shape,
         lambda n, o, y, xx: te.sum(
-            data[n, rc, y * sh + ry * dh, xx * sw + rx * dw]
-            * wp[o // lanes, rc, ry, rx, o % lanes], axis=[rc, ry, rx]),
+            data[n, rc, y * sh + ry * dh, xx * sw + rx * dw].astype(out_dtype)
+            * wp[o // lanes, rc, ry, rx, o % lanes].astype(out_dtype), axis=[rc, ry, rx]),
         name=PRIMFUNC_NAME)
 
 
@@ -73,15 +75,16 @@ def _packable_weights(call: relax.Call, lanes: int) -> np.ndarray | None:
         return None
     attrs = call.attrs
     x, weight = call.args
-    out_dtype = str(attrs.out_dtype) if attrs.out_dtype is not None else ""
     if (str(attrs.data_layout) != "NCHW" or str(attrs.kernel_layout) != "OIHW"
-            or str(attrs.out_layout) != "NCHW" or int(attrs.groups) != 1
-            or out_dtype not in ("", "void", "float32")):
+            or str(attrs.out_layout) != "NCHW" or int(attrs.groups) != 1):
         return None
     w = constant_array(weight)
     in_shape, out_shape = static_shape(x), static_shape(call)
-    if (w is None or w.dtype != np.float32 or w.ndim != 4 or in_shape is None
-            or out_shape is None or str(x.ty.dtype) != "float32"):
+    if w is None or w.ndim != 4 or in_shape is None or out_shape is None:
+        return None
+    kinds = (str(x.ty.dtype), str(w.dtype), str(call.ty.dtype))
+    if kinds not in (("float32", "float32", "float32"), ("int8", "int8", "int32"),
+                     ("uint8", "int8", "int32")):
         return None
     # Rows that fill whole vectors keep the width-vector kernel (no packing needed there).
     return w if w.shape[0] % lanes == 0 and out_shape[3] % lanes != 0 else None
@@ -103,10 +106,10 @@ class _Packer(PyExprMutator):
         packed = pack_weights(weights, self.lanes)
         self.count += 1
         return self.builder_.call_te(
-            packed_conv2d_compute, call.args[0], make_constant(packed, "float32"),
+            packed_conv2d_compute, call.args[0], make_constant(packed, str(weights.dtype)),
             strides=ints(attrs.strides), padding=ints(attrs.padding),
             dilation=ints(attrs.dilation), out_shape=static_shape(call),
-            primfunc_name_hint=PRIMFUNC_NAME)
+            out_dtype=str(call.ty.dtype), primfunc_name_hint=PRIMFUNC_NAME)
 
 
 @tvm.transform.module_pass(opt_level=0, name="PackConvWeights")

@@ -59,6 +59,17 @@ class TiledReduction(ScheduleRule):
         producers, consumers = infos[:index], infos[index + 1:]
         if any(not info.is_injective() for info in producers + consumers):
             return None
+        # A producer the reduction does not read feeds only the epilogue (the other operand of
+        # a residual add, dequantized): inline it there, where the epilogue reads it.
+        read = {_region_name(region) for region in sch.get(main.block_rv).reads}
+        side = [info for info in producers
+                if not {_region_name(r) for r in sch.get(info.block_rv).writes} & read]
+        try:
+            for info in side:
+                sch.compute_inline(info.block_rv)
+        except s_tir.ScheduleError:
+            return None
+        producers = [info for info in producers if info not in side]
         lanes = vector_lanes(target)
 
         block = main.block_rv
@@ -283,3 +294,11 @@ def _same_domain(info, spatial) -> bool:
     extents = [extent_of(it.dom) for it in info.iters]
     return extents == [extent_of(it.dom) for it in spatial] and info.dom_kind() == \
         "S" * len(extents)
+
+
+def _region_name(region) -> str:
+    """The name of the buffer a block's read/write region covers."""
+    source = getattr(region, "source", None)
+    if source is None:
+        source = region.buffer
+    return str(getattr(source, "name", source))

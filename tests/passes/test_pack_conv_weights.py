@@ -118,3 +118,28 @@ def test_digits_model_matches_onnxruntime():
     result = compare_outputs(artifact.run(inputs), OrtReference(DIGITS).run(inputs),
                              atol=1e-4, rtol=0)
     assert result.passed, result.max_abs
+
+
+def test_int8_conv_with_int32_accumulation_is_packed_and_exact():
+    """QDQToInteger's int8 x int8 -> int32 convolutions take the packed kernel too."""
+    import numpy as np
+    from tvm import relax
+
+    from edgec.passes.pack_conv_weights import PackConvWeights
+    from tests.passes.conftest import run_module
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (16, 8, 3, 3)).astype(np.int8)
+    x = relax.Var("x", relax.TensorType((1, 8, 9, 9), "int8"))
+    bb = relax.BlockBuilder()
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(relax.op.nn.conv2d(x, relax.const(w), out_dtype="int32"))
+        bb.emit_func_output(out)
+    before = bb.get()
+    target = tvm.target.Target({"kind": "llvm", "mcpu": "skylake-avx512"})
+    with target:
+        after = PackConvWeights()(before)
+    assert any(gv.name_hint.startswith("conv2d_packed") for gv in after.get_global_vars())
+    data = rng.integers(-128, 128, (1, 8, 9, 9)).astype(np.int8)
+    np.testing.assert_array_equal(run_module(after, data), run_module(before, data))
