@@ -35,12 +35,13 @@ import dataclasses
 
 import numpy as np
 import tvm
+from tvm import relax
+from tvm.relax.dpl import is_op, rewrite_call, wildcard
+
 from edgec.passes.bindings import Bindings, constant_array, ints, make_constant
 from edgec.passes.ops import round_even
 from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
-from tvm import relax
-from tvm.relax.dpl import is_op, rewrite_call, wildcard
 
 _MAX_ROUNDS = 4
 _LINEAR_OPS = ("relax.nn.conv2d", "relax.matmul")

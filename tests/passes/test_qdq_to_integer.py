@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tvm
-from edgec.passes.ops import round_even
-from edgec.passes.qdq_to_integer import QDQToInteger
 from tvm import relax
 
+from edgec.passes.ops import round_even
+from edgec.passes.qdq_to_integer import QDQToInteger
 from tests.passes.conftest import run_module
 
 W = np.array([3, -2, 5, -7, 1, 0, 2, 4], np.int8).reshape(2, 1, 2, 2)

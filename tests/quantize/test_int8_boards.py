@@ -11,9 +11,8 @@ from tests.conftest import run_cli
 
 @pytest.mark.parametrize("board", ["rasp4b", "rasp5"])
 def test_arm_int8_matches_host_exactly(ort_quantized, tmp_path, board):
-    from edgec.targets import get_board
-
     from edgec.device.emulator import provision
+    from edgec.targets import get_board
 
     provision(get_board(board))
     model = ort_quantized("qdq", "int8")
