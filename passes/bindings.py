@@ -80,6 +80,20 @@ def ints(values) -> list[int]:
     return [int(v) for v in values]
 
 
+def channel_vector(const: np.ndarray, rank: int, axis: int,
+                   channels: int) -> np.ndarray | None:
+    """``const`` as a float64 vector of ``channels`` values when, broadcast against a tensor of
+    ``rank`` dimensions, it varies along ``axis`` only (a per-channel bias or scale)."""
+    if const.ndim > rank:
+        return None
+    padded = (1,) * (rank - const.ndim) + tuple(const.shape)
+    if any(size != 1 and i != axis for i, size in enumerate(padded)):
+        return None
+    if padded[axis] not in (1, channels):
+        return None
+    return np.broadcast_to(const.reshape(padded[axis]), (channels,)).astype(np.float64)
+
+
 def static_shape(expr: relax.Expr) -> list[int] | None:
     """A tensor expression's shape as ints, or None when unknown or symbolic."""
     shape = getattr(expr.ty, "shape", None)

@@ -31,7 +31,7 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
-from edgec.passes.bindings import Bindings, constant_array, make_constant
+from edgec.passes.bindings import Bindings, channel_vector, constant_array, make_constant
 from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
 
@@ -81,20 +81,6 @@ def _describe(call: relax.Call) -> tuple[int, int, int] | None:
     return None
 
 
-def _channel_vector(const: np.ndarray, out_shape: list[int], axis: int,
-                    channels: int) -> np.ndarray | None:
-    """``const`` as a length-``channels`` vector if it broadcasts along ``axis`` only."""
-    if const.ndim > len(out_shape):
-        return None
-    padded = (1,) * (len(out_shape) - const.ndim) + tuple(const.shape)
-    for i, size in enumerate(padded):
-        if size != 1 and i != axis:
-            return None
-    if padded[axis] not in (1, channels):
-        return None
-    return np.broadcast_to(const.reshape(padded[axis]), (channels,)).astype(np.float64)
-
-
 class _Rewriter:
     def __init__(self, func: relax.Function):
         self.bindings = Bindings(func)
@@ -124,7 +110,7 @@ class _Rewriter:
             channels, out_axis, weight_axis = described
             bias_array = constant_array(call.args[1])
             out_shape = [int(d) for d in call.ty.shape.values]
-            bias = _channel_vector(bias_array, out_shape, out_axis, channels)
+            bias = channel_vector(bias_array, len(out_shape), out_axis, channels)
             if bias is None or not self.bindings.single_use(self._value(inner)):
                 return None
             biased, call = call, self._value(inner)
@@ -154,7 +140,7 @@ class _Rewriter:
         if op == "relax.add" and linear.biased is None:
             return orig  # conv + bias is already the folded form
         out_shape = [int(d) for d in orig.ty.shape.values]
-        vector = _channel_vector(const, out_shape, linear.out_axis, linear.channels)
+        vector = channel_vector(const, len(out_shape), linear.out_axis, linear.channels)
         if vector is None:
             return orig
         dtype = str(orig.ty.dtype)

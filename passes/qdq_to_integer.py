@@ -38,8 +38,8 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_op, rewrite_call, wildcard
 
-from edgec.passes.bindings import Bindings, constant_array, ints, make_constant
-from edgec.passes.ops import round_even
+from edgec.passes.bindings import Bindings, channel_vector, constant_array, ints, make_constant
+from edgec.passes.ops import round_even, scalar_argument
 from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
 
@@ -47,6 +47,10 @@ _MAX_ROUNDS = 4
 _LINEAR_OPS = ("relax.nn.conv2d", "relax.matmul")
 _FLOAT_ONLY_OPS = ("relax.nn.conv2d_transpose", "relax.nn.conv1d", "relax.nn.conv3d")
 _QRANGE = {"int8": (-128, 127), "uint8": (0, 255)}
+
+# rewrite-log keys, read by the compile report: "int8 <op>" and "<KEPT_IN_FLOAT> (<reason>)"
+INT8_KERNEL = "int8 "
+KEPT_IN_FLOAT = "quantized operator kept in float"
 
 
 @dataclasses.dataclass
@@ -176,10 +180,10 @@ class _Rewriter:
             if act.op.name == "relax.nn.relu":
                 bounds = (0.0, None)
             else:
-                lo, hi = (_prim_float(a) for a in act.args[1:3])
-                if lo is None or hi is None:
-                    raise _Refused("clip bounds are not constants")
-                bounds = (lo, hi)
+                try:
+                    bounds = tuple(scalar_argument(a) for a in act.args[1:3])
+                except (AttributeError, TypeError, ValueError):
+                    raise _Refused("clip bounds are not constants") from None
             expr = act.args[0]
         bias = None
         add = self._call(expr, "relax.add")
@@ -231,7 +235,7 @@ class _Rewriter:
             rounded = relax.op.add(rounded, relax.const(float(z_y), "float32"))
         clipped = relax.op.clip(rounded, relax.prim_value(float(lo)), relax.prim_value(float(hi)))
         self.count += 1
-        record(f"int8 {linear.op.name.rsplit('.', 1)[-1]}")
+        record(INT8_KERNEL + linear.op.name.rsplit(".", 1)[-1])
         return relax.op.astype(clipped, out_dtype)
 
     def rewrite_float_output(self, call: relax.Call) -> relax.Expr:
@@ -242,7 +246,7 @@ class _Rewriter:
         except _Refused:
             return call
         self.count += 1
-        record(f"int8 {call.op.name.rsplit('.', 1)[-1]} (float output)")
+        record(INT8_KERNEL + call.op.name.rsplit(".", 1)[-1] + " (float output)")
         out_dtype = str(call.ty.dtype)
         scaled = relax.op.multiply(relax.op.astype(acc, "float32"),
                                    _channel_const(combined, channel_axis, rank, "float32"))
@@ -271,11 +275,10 @@ class _Rewriter:
             axis=tuple(i for i in range(weight.values.ndim) if i != weight_axis))
         offset = -x.zero_point * sums
         if bias is not None:
-            vector = _channel_vector(bias, rank, channel_axis, combined.size)
+            vector = channel_vector(bias, rank, channel_axis, combined.size)
             if vector is None:
                 raise _Refused("bias is not per output channel")
-            offset = offset + np.rint(vector.astype(np.float64)
-                                      / combined.astype(np.float64)).astype(np.int64)
+            offset = offset + np.rint(vector / combined.astype(np.float64)).astype(np.int64)
         if np.abs(offset).max(initial=0) >= 2 ** 31:
             raise _Refused("bias does not fit int32")
         w_const = make_constant(weight.values, "int8")
@@ -302,28 +305,6 @@ def _dequantized(data, scale, zero, axis: int) -> np.ndarray:
         shape[axis % data.ndim] = -1
     return ((data.astype(np.float64) - zero.astype(np.float64).reshape(shape))
             * scale.astype(np.float64).reshape(shape)).astype(np.float32)
-
-
-def _prim_float(arg) -> float | None:
-    value = getattr(arg, "value", None)
-    if value is None:
-        return None
-    value = getattr(value, "value", value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _channel_vector(const: np.ndarray, rank: int, axis: int, channels: int):
-    if const.ndim > rank:
-        return None
-    padded = (1,) * (rank - const.ndim) + tuple(const.shape)
-    if any(size != 1 and i != axis for i, size in enumerate(padded)):
-        return None
-    if padded[axis] not in (1, channels):
-        return None
-    return np.broadcast_to(const.reshape(padded[axis]), (channels,))
 
 
 def _channel_const(vector: np.ndarray, axis: int, rank: int, dtype: str) -> relax.Expr:
@@ -357,7 +338,7 @@ def _record_float_leftovers(mod: tvm.IRModule) -> None:
             other = rewriter._call(value, *_FLOAT_ONLY_OPS)
             if other is not None \
                     and rewriter._call(other.args[0], "relax.dequantize") is not None:
-                record(f"quantized operator kept in float ({other.op.name.rsplit('.', 1)[-1]} "
+                record(f"{KEPT_IN_FLOAT} ({other.op.name.rsplit('.', 1)[-1]} "
                        "has no int8 kernel yet)")
                 continue
             call = rewriter._call(value, *_LINEAR_OPS)
@@ -368,7 +349,7 @@ def _record_float_leftovers(mod: tvm.IRModule) -> None:
                 reason = "not followed by a quantize this pass can fuse"
             except _Refused as why:
                 reason = str(why)
-            record(f"quantized operator kept in float ({reason})")
+            record(f"{KEPT_IN_FLOAT} ({reason})")
 
 
 @tvm.transform.module_pass(opt_level=0, name="QDQToInteger")

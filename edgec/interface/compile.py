@@ -150,8 +150,11 @@ def _quantize_options(quantize, calibration, method: str, per_channel: bool):
 
 def _quantization_entry(calibrate, rewrites: Mapping[str, int]) -> dict | None:
     """How the model was quantized, its int8 kernels and what stayed float (and why)."""
-    kernels = {k.removeprefix("int8 "): v for k, v in rewrites.items() if k.startswith("int8 ")}
-    prefix = "quantized operator kept in float ("
+    from edgec.passes.qdq_to_integer import INT8_KERNEL, KEPT_IN_FLOAT
+
+    kernels = {k.removeprefix(INT8_KERNEL): v for k, v in rewrites.items()
+               if k.startswith(INT8_KERNEL)}
+    prefix = KEPT_IN_FLOAT + " ("
     fallbacks = {k[len(prefix):-1]: v for k, v in rewrites.items() if k.startswith(prefix)}
     if calibrate is None and not kernels and not fallbacks:
         return None

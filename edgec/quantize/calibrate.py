@@ -165,7 +165,8 @@ def _instrumented(mod: tvm.IRModule, points: list[relax.Var]) -> tvm.IRModule:
     return relax.transform.Normalize()(out)
 
 
-def _run_samples(mod: tvm.IRModule, calibration: CalibrationSet, count: int, observe) -> None:
+def _build(mod: tvm.IRModule) -> relax.VirtualMachine:
+    """The instrumented copy lowered by edgec's own lower/finalize phases, for this machine."""
     from edgec.build.pass_runner import run_pipeline
     from edgec.passes.pipeline import PipelineOptions, build_pipeline
     from edgec.targets import resolve_target
@@ -180,8 +181,11 @@ def _run_samples(mod: tvm.IRModule, calibration: CalibrationSet, count: int, obs
     except Exception as err:
         raise InternalError(f"building the calibration copy of the model failed: "
                             f"{type(err).__name__}: {err}") from err
-    vm = relax.VirtualMachine(executable, tvm.cpu())
-    names = [p.name for p in mod["main"].params]
+    return relax.VirtualMachine(executable, tvm.cpu())
+
+
+def _run_samples(vm: relax.VirtualMachine, names: list[str], calibration: CalibrationSet,
+                 count: int, observe) -> None:
     last = time.perf_counter()
     for index, sample in enumerate(calibration):
         result = vm["main"](*[tvm.runtime.tensor(sample[n]) for n in names])
@@ -194,9 +198,14 @@ def _run_samples(mod: tvm.IRModule, calibration: CalibrationSet, count: int, obs
 def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: CalibrationSet,
             options: QuantizeOptions, choose) -> list[TensorRange]:
     """Ranges of ``points`` on the samples; ``choose(index, stats) -> TensorRange``; then the
-    error of each range on the same samples (one more pass)."""
+    error of each range on the same samples (one more pass). The copy is built once."""
     stats = [Stats() for _ in points]
     instrumented = _instrumented(mod, points)
+    vm = _build(instrumented)
+    names = [p.name for p in instrumented["main"].params]
+
+    def run(observe):
+        _run_samples(vm, names, calibration, len(points), observe)
 
     def ranges(arrays):
         for s, a in zip(stats, arrays):
@@ -206,9 +215,9 @@ def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: Calibration
         for s, a in zip(stats, arrays):
             s.observe_histogram(a)
 
-    _run_samples(instrumented, calibration, len(points), ranges)
+    run(ranges)
     if options.method != "minmax":
-        _run_samples(instrumented, calibration, len(points), histograms)
+        run(histograms)
     chosen = [choose(i, s) for i, s in enumerate(stats)]
     signal = np.zeros(len(points))
     noise = np.zeros(len(points))
@@ -219,7 +228,7 @@ def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: Calibration
             signal[i] += float(np.sum(a * a))
             noise[i] += float(np.sum((a - _fake_quantized(a, r.scale, r.zero_point)) ** 2))
 
-    _run_samples(instrumented, calibration, len(points), errors)
+    run(errors)
     for i, r in enumerate(chosen):
         r.sqnr_db = sqnr_db(signal[i], noise[i])
     return chosen
@@ -260,9 +269,6 @@ class _Inserter(PyExprMutator):
         if wrap is not None:
             return self._fake_quantize(self.builder_.normalize(call), *wrap)
         return call
-
-    def run(self, func: relax.Function) -> relax.Function:
-        return self.visit_expr(func)
 
 
 @dataclasses.dataclass
@@ -337,7 +343,7 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet,
             sqnr_db(float(np.sum(array.astype(np.float64) ** 2)),
                     float(np.sum((array - restored) ** 2)))))
     inserter = _Inserter(mod, wrap, weights, params)
-    new = inserter.run(func)
+    new = inserter.visit_expr(func)
     out = mod.clone()
     out["main"] = new
     record("tensors calibrated", len(points))

@@ -61,9 +61,10 @@ class TiledReduction(ScheduleRule):
             return None
         # A producer the reduction does not read feeds only the epilogue (the other operand of
         # a residual add, dequantized): inline it there, where the epilogue reads it.
-        read = {_region_name(region) for region in sch.get(main.block_rv).reads}
+        reads = [region.source for region in sch.get(main.block_rv).reads]
         side = [info for info in producers
-                if not {_region_name(r) for r in sch.get(info.block_rv).writes} & read]
+                if not any(sch.get(info.block_rv).writes[0].source.same_as(buffer)
+                           for buffer in reads)]
         try:
             for info in side:
                 sch.compute_inline(info.block_rv)
@@ -295,10 +296,3 @@ def _same_domain(info, spatial) -> bool:
     return extents == [extent_of(it.dom) for it in spatial] and info.dom_kind() == \
         "S" * len(extents)
 
-
-def _region_name(region) -> str:
-    """The name of the buffer a block's read/write region covers."""
-    source = getattr(region, "source", None)
-    if source is None:
-        source = region.buffer
-    return str(getattr(source, "name", source))
