@@ -223,10 +223,10 @@ class _Rewriter:
         s_y, z_y = float(scale.reshape(())), int(zero.reshape(()))
         qmin, qmax = _QRANGE[out_dtype]
         lo, hi = qmin, qmax
-        if bounds is not None:
-            if bounds[0] is not None:
+        if bounds is not None:  # an infinite bound (a one-sided Clip) bounds nothing
+            if bounds[0] is not None and np.isfinite(bounds[0]):
                 lo = max(qmin, z_y + int(np.rint(bounds[0] / s_y)))
-            if bounds[1] is not None:
+            if bounds[1] is not None and np.isfinite(bounds[1]):
                 hi = min(qmax, z_y + int(np.rint(bounds[1] / s_y)))
         multiplier = _channel_const(combined / np.float32(s_y), channel_axis, rank, "float32")
         scaled = relax.op.multiply(relax.op.astype(acc, "float32"), multiplier)

@@ -183,3 +183,23 @@ def test_quantize_rounds_ties_to_even(activation):
     got = run_module(mod, np.array([0.5, 2.5, 3.5, 300.0], np.float32))
     top = 127 if activation == "int8" else 255
     assert got.tolist() == [0, 2, 4, top]
+
+
+def test_one_sided_clip_bounds_only_one_side(apply):
+    """A Clip with only ``min`` imports as clip(x, 0, inf): the int8 kernel clips at the zero
+    point and the type's top, it does not crash on the infinite bound."""
+    x = relax.Var("x", relax.TensorType((1, 1, 4, 4), "int8"))
+
+    def build(bb, x):
+        xd = bb.emit(relax.op.dequantize(x, _c(X_SCALE, "float32"), _c(X_ZERO, "int8"), 1))
+        wd = bb.emit(relax.op.dequantize(_c(W, "int8"), _c(W_SCALE, "float32"),
+                                         _c(np.zeros(2, np.int8), "int8"), 0))
+        act = bb.emit(relax.op.clip(bb.emit(relax.op.nn.conv2d(xd, wd)), 0.0, float("inf")))
+        return relax.op.quantize(act, _c(Y_SCALE, "float32"), _c(Y_ZERO, "int8"), 1, "int8")
+
+    before = _function(build, [x])
+    after, log = apply(QDQToInteger(), before)
+    assert log == {"int8 conv2d": 1}
+    data = np.random.default_rng(4).integers(-128, 128, (1, 1, 4, 4)).astype(np.int8)
+    got, want = run_module(after, data).astype(int), run_module(before, data).astype(int)
+    assert got.min() >= Y_ZERO and np.abs(got - want).max() <= 1
