@@ -8,7 +8,9 @@ This pass pushes each transpose below the operation, transposing the constant in
 
     op(permute_dims(x, p), c)         ->  permute_dims(op(x, transpose(c, p^-1)), p)
     op(permute_dims(x, p), permute_dims(y, p))  ->  permute_dims(op(x, y), p)
-    u(permute_dims(x, p))             ->  permute_dims(u(x), p)    (u elementwise unary)
+    u(permute_dims(x, p))             ->  permute_dims(u(x), p)    (u elementwise unary, astype)
+    pad(permute_dims(x, p), widths)   ->  permute_dims(pad(x, widths moved to x's axes), p)
+    (de)quantize(permute_dims(x, p), s, z, axis)  ->  permute_dims((de)quantize(x, .., p[axis]), p)
     mean/sum/max(permute_dims(x, p), axes, keepdims)  ->  permute_dims(reduce(x, p[axes]), p)
 
 and SimplifyOps then cancels ``permute_dims(permute_dims(x, p), p^-1)`` pairs. A transpose is
@@ -31,8 +33,9 @@ _ROUNDS = 32
 _BINARY = ("relax.add", "relax.subtract", "relax.multiply", "relax.divide", "relax.maximum",
            "relax.minimum")
 _UNARY = ("relax.nn.relu", "relax.sigmoid", "relax.nn.silu", "relax.nn.gelu",
-          "relax.tanh", "relax.exp", "relax.sqrt", "relax.clip", ops.HARD_SWISH,
-          ops.HARD_SIGMOID)
+          "relax.tanh", "relax.exp", "relax.sqrt", "relax.clip", "relax.astype",
+          "relax.round", ops.ROUND_EVEN, ops.HARD_SWISH, ops.HARD_SIGMOID)
+_QDQ = ("relax.quantize", "relax.dequantize")
 _REDUCE = ("relax.mean", "relax.sum", "relax.max", "relax.min")
 
 
@@ -56,8 +59,13 @@ class _Rewriter:
             binary_const = alts if binary_const is None else binary_const | alts
         unary = None
         for op in _UNARY:
-            alt = is_op(op).__call__(self.tx, *([wildcard()] * self._extra_args(op)))
+            # one wildcard per extra argument: a pattern used twice must match one expression
+            extra = [wildcard() for _ in range(self._extra_args(op))]
+            alt = is_op(op)(self.tx, *extra)
             unary = alt if unary is None else unary | alt
+        unary = unary | is_op("relax.nn.pad")(self.tx)
+        for op in _QDQ:
+            unary = unary | is_op(op)(self.tx, is_const(), is_const())
         reduce = None
         for op in _REDUCE:
             alt = is_op(op)(self.tx)
@@ -108,6 +116,21 @@ class _Rewriter:
             op_fn = {"relax.mean": relax.op.mean, "relax.sum": relax.op.sum,
                      "relax.max": relax.op.max, "relax.min": relax.op.min}[name]
             inner = op_fn(x, axis=axes, keepdims=True)
+        elif name in _QDQ:
+            attrs = orig.attrs
+            axis = perm[int(attrs.axis) % len(perm)]
+            make = relax.op.quantize if name == "relax.quantize" else relax.op.dequantize
+            inner = make(x, args[1], args[2], axis=axis, out_dtype=str(attrs.out_dtype))
+        elif name == "relax.nn.pad":
+            attrs = orig.attrs
+            if str(attrs.pad_mode) != "constant":
+                return orig
+            widths = [int(w) for w in attrs.pad_width]
+            # output axis j is input axis perm[j]: its (before, after) widths move there
+            moved = [0] * len(widths)
+            for j, axis in enumerate(perm):
+                moved[2 * axis:2 * axis + 2] = widths[2 * j:2 * j + 2]
+            inner = relax.op.nn.pad(x, moved, pad_value=float(attrs.pad_value))
         else:
             inner = relax.Call(orig.op, [x, *args[1:]], orig.attrs, orig.ty_args)
         self.count += 1

@@ -115,3 +115,31 @@ def test_nhwc_pipeline_on_real_models(paddleocr_models, name, tmp_path):
     # What remains sits at real boundaries: the model input and output, operators with no
     # NHWC form (conv2d_transpose), tensors shared by several consumers.
     assert transposes <= 8 < text.count("R.nn.conv2d(")
+
+
+def test_int8_requantize_chain_stays_in_the_new_layout(apply):
+    """The integer epilogue QDQToInteger makes (round, clip with two bounds, astype, zero-point
+    pad, dequantize) lets the transpose through: the int8 graph stays NHWC between convs."""
+
+    @I.ir_module
+    class Chain:
+        @R.function
+        def main(x: R.Tensor((1, 4, 4, 8), "float32")):
+            with R.dataflow():
+                a = R.permute_dims(x, axes=[0, 3, 1, 2])
+                b = R.edgec.round_even(R.multiply(a, R.const(SCALE * 9.0)))
+                c = R.clip(b, -128.0, 127.0)
+                d = R.astype(c, "int8")
+                e = R.nn.pad(d, pad_width=[0, 0, 0, 0, 1, 1, 2, 0], pad_value=-5.0)
+                f = R.dequantize(e, R.const(0.5, "float32"), R.const(-5, "int8"), axis=1)
+                g = R.permute_dims(f, axes=[0, 2, 3, 1])
+                R.output(g)
+            return g
+
+    after, log = apply(SinkTransposes(), Chain)
+    assert "permute_dims" not in after.script()
+    assert log["sink permute_dims"] == 6
+    pad = [b.value for b in after["main"].body.blocks[0].bindings
+           if getattr(b.value.op, "name", "") == "relax.nn.pad"][0]
+    assert [int(w) for w in pad.attrs.pad_width] == [0, 0, 1, 1, 2, 0, 0, 0]
+    assert_same_values(Chain, after, (1, 4, 4, 8))
