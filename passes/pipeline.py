@@ -10,8 +10,9 @@ Phases, in order (a progress marker is logged between them):
                 int8``, calibration into QDQ form and the integer rewrite again.
 2. ``layout``   at -O3, for boards that prefer another data layout (ARM CPUs: NHWC):
                 ConvertLayout, weight transposes folded, transposes sunk until they cancel.
-3. ``lower``    convolutions on narrow feature maps get packed weights (vectors along output
-                channels); operators legalized to TIR kernels (ReduceMax/Min by edgec);
+3. ``lower``    int8 convolutions onto the board's dot-product instruction (VNNI, sdot) with
+                weights packed for it; convolutions on narrow feature maps get packed weights
+                (vectors along output channels); operators legalized to TIR kernels (ReduceMax/Min by edgec);
                 TVM's FuseOps/FuseTIR fuse each conv or matmul with its bias, activation and
                 residual add into one kernel (the board may cap the fused group depth);
                 tuning records, then default schedules (a failing rule never fails it).
@@ -121,6 +122,12 @@ def _apply_records(directory: str) -> tvm.transform.Pass:
     return ApplyTuningRecords(directory)
 
 
+def _dot_product_conv() -> tvm.transform.Pass:
+    from edgec.passes.dot_product_conv import DotProductConv
+
+    return DotProductConv()
+
+
 def _pack_conv_weights() -> tvm.transform.Pass:
     from edgec.passes.pack_conv_weights import PackConvWeights
 
@@ -178,6 +185,7 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         # -- lower ---------------------------------------------------------------------------
         _entry("DispatchSampling", relax.backend.DispatchSampling, "lower", required=True),
         _entry("DispatchSortScan", relax.backend.DispatchSortScan, "lower", required=True),
+        _entry("DotProductConv", _dot_product_conv, "lower", 2),
         _entry("PackConvWeights", _pack_conv_weights, "lower", 2),
         _entry("LegalizeOps", _legalize_ops, "lower", required=True),
         _entry("AnnotateTIROpPattern", t.AnnotateTIROpPattern, "lower", 1),

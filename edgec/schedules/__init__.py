@@ -2,6 +2,7 @@
 
 Rules are tried in order; the first that returns a schedule wins (dlight's ApplyDefaultSchedule):
 
+0. ``DotProductConv``  int8 convolutions on the board's dot-product instruction (VNNI, sdot);
 1. ``TiledReduction``  conv2d/matmul/pooling + fused epilogue: tiled, register-blocked,
                        vectorized along the output's contiguous axis, parallel over cores;
 2. ``Elementwise``     injective kernels: inlined, fused, vectorized, parallel;
@@ -18,12 +19,13 @@ import dataclasses
 
 from tvm.s_tir import dlight
 
+from edgec.schedules.dot_conv import DotProductConv
 from edgec.schedules.elementwise import Elementwise
 from edgec.schedules.tiled_reduction import TiledReduction
 
 
 def default_rules() -> list:
-    return [TiledReduction(), Elementwise(), dlight.cpu.Reduction(), dlight.cpu.GEMV()]
+    return [DotProductConv(), TiledReduction(), Elementwise(), dlight.cpu.Reduction(), dlight.cpu.GEMV()]
 
 
 @dataclasses.dataclass

@@ -27,6 +27,11 @@ def _key(target: tvm.target.Target) -> str:
     return json.dumps(plain, sort_keys=True, default=str)
 
 
+def cpu_features(target: tvm.target.Target) -> frozenset[str]:
+    """LLVM's feature names for the target's CPU (``avx512vnni``, ``dotprod``, ``neon``...)."""
+    return _features(_key(target))
+
+
 def vector_bits(target: tvm.target.Target) -> int:
     """Width of the SIMD registers the target has: 512 (AVX-512), 256 (AVX2), 128 (SSE, NEON)."""
     features = _features(_key(target))
