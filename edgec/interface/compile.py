@@ -20,6 +20,7 @@ from edgec.artifact.artifact import Artifact
 from edgec.artifact.manifest import Manifest
 from edgec.artifact.package import file_entry
 from edgec.build.codegen import LIBRARY_NAME, build_library, find_compiler
+from edgec.build.instructions import check_dot_instructions
 from edgec.build.pass_runner import run_pipeline
 from edgec.build.snapshot import Observer, baseline
 from edgec.errors import OptionError
@@ -100,6 +101,7 @@ def compile(  # noqa: A001 - the public name users expect
     t_pipeline = time.perf_counter()
 
     library = build_library(mod, tvm_target, board.toolchain, board.name)
+    instructions = check_dot_instructions(library, board.toolchain, rewrites, board.name)
     t_codegen = time.perf_counter()
 
     report = CompileReport(
@@ -110,7 +112,7 @@ def compile(  # noqa: A001 - the public name users expect
         seconds={"import": t_import - start, "pipeline": t_pipeline - t_import,
                  "codegen": t_codegen - t_pipeline, "total": t_codegen - start},
         library_bytes=len(library))
-    report.quantization = _quantization_entry(calibrate, rewrites)
+    report.quantization = _quantization_entry(calibrate, rewrites, instructions)
     manifest = Manifest(
         model={"name": imported.name, "sha256": imported.sha256, "producer": imported.producer,
                "opset": imported.opset.final, "source_opset": imported.opset.original},
@@ -148,7 +150,8 @@ def _quantize_options(quantize, calibration, method: str, per_channel: bool):
     return QuantizeOptions(method=method, per_channel=per_channel)
 
 
-def _quantization_entry(calibrate, rewrites: Mapping[str, int]) -> dict | None:
+def _quantization_entry(calibrate, rewrites: Mapping[str, int],
+                        instructions: dict | None = None) -> dict | None:
     """How the model was quantized, its int8 kernels and what stayed float (and why)."""
     from edgec.passes.qdq_to_integer import INT8_KERNEL, KEPT_IN_FLOAT
 
@@ -162,6 +165,8 @@ def _quantization_entry(calibrate, rewrites: Mapping[str, int]) -> dict | None:
         else {"source": "model"}
     entry["int8_kernels"] = kernels
     entry["float_fallbacks"] = fallbacks
+    if instructions is not None:
+        entry["instructions"] = instructions
     return entry
 
 

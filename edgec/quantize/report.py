@@ -19,6 +19,12 @@ def summary_line(entry: dict | None) -> str | None:
     else:
         how = "quantized model"
     text = f"int8       {kernels} int8 kernels, {fallbacks} kept in float; {how}"
+    dot = entry.get("instructions")
+    if dot:
+        found = dot.get("found")
+        seen = ("; " + ", ".join(f"{m} x{n}" for m, n in found.items()) + " in the library"
+                if found else "; instructions not checked (no objdump)")
+        text += f"; {dot['kernels']} on {dot['isa']}{seen}"
     tensors = [t for t in entry.get("tensors", []) if t.get("sqnr_db") is not None]
     if tensors:
         worst = min(tensors, key=lambda t: t["sqnr_db"])

@@ -23,6 +23,8 @@ from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
+from edgec.passes.dot_product_conv import DOT_SCHEDULED
+from edgec.passes.rewrite_log import record
 from edgec.schedules.common import divisor_at_most, extent_of, schedule_injective_block
 from edgec.schedules.target_info import vector_lanes
 
@@ -56,7 +58,8 @@ def _axes(sch: s_tir.Schedule, block, info) -> dict | None:
     roles = dict(zip(("n", "y", "x", "o"), (_var_in(r.min) for r in out)))
     roles.update(zip(("ry", "rx"), (_var_in(r.min) for r in weights[1:3])))
     # ci // 4 folds to 0 when there are only 4 input channels; ci % 4 still names it
-    roles["rc"] = _var_in(weights[3].min) or _var_in(weights[5].min)
+    rc = _var_in(weights[3].min)
+    roles["rc"] = rc if rc is not None else _var_in(weights[5].min)
     by_var = {it.var: it for it in info.iters}
     axes = {}
     for name, var in roles.items():
@@ -145,4 +148,5 @@ class DotProductConv(ScheduleRule):
         for info in producers:
             schedule_injective_block(sch, info.block_rv, vector_lanes(target),
                                      parallel_min=2 if macs >= SERIAL_BELOW else 1 << 62)
+        record(f"{DOT_SCHEDULED} ({isa.name})")
         return sch
