@@ -15,7 +15,8 @@ shift is taken back in int32 (``- 128 * sum(W[co])``): the result is the same in
 channels that are not a multiple of 4 are padded with zero weights. The kernel is scheduled by
 the ``DotProductConv`` schedule rule, which tensorizes it with the instruction.
 
-Applies when the output channels are a multiple of L, the layout is NHWC/OHWI, one group and no
+Each conv takes the board's widest instruction whose lanes L divide its output channels (VNNI:
+16, else 8). Applies when there is one, the layout is NHWC/OHWI, one group and no
 implicit padding; other int8 convolutions keep the int32 kernel (correct, slower).
 """
 
@@ -68,7 +69,7 @@ def pack_dot_weights(weight: np.ndarray, lanes: int, group: int = 4) -> np.ndarr
         .transpose(0, 2, 3, 4, 1, 5))
 
 
-def _weights(call: relax.Call, lanes: int) -> np.ndarray | None:
+def _weights(call: relax.Call) -> np.ndarray | None:
     """The conv2d's OHWI int8 weights when the call qualifies (module docstring), else None."""
     if not isinstance(call.op, tvm.ir.Op) or call.op.name != "relax.nn.conv2d":
         return None
@@ -84,7 +85,7 @@ def _weights(call: relax.Call, lanes: int) -> np.ndarray | None:
     if (str(x.ty.dtype) not in ("int8", "uint8") or str(w.dtype) != "int8"
             or str(call.ty.dtype) != "int32"):
         return None
-    return w if w.shape[0] % lanes == 0 else None
+    return w
 
 
 def _to_activation_type(bb, x: relax.Expr, dtype: str, isa_dtype: str) -> tuple[relax.Expr, int]:
@@ -98,16 +99,17 @@ def _to_activation_type(bb, x: relax.Expr, dtype: str, isa_dtype: str) -> tuple[
 
 @mutator
 class _Rewriter(PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, isa):
+    def __init__(self, mod: tvm.IRModule, isas):
         super().__init__(mod)
-        self.isa = isa
-        self.count = 0
+        self.isas = isas
+        self.counts: dict[str, int] = {}
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:  # noqa: N802 - TVM's visitor name
         call = super().visit_call_(call)
-        isa = self.isa
-        weights = _weights(call, isa.lanes)
-        if weights is None:
+        weights = _weights(call)
+        isa = next((i for i in self.isas if weights is not None
+                    and weights.shape[0] % i.lanes == 0), None)
+        if isa is None:
             return call
         bb = self.builder_
         x, shift = _to_activation_type(bb, call.args[0], str(call.args[0].ty.dtype),
@@ -122,7 +124,7 @@ class _Rewriter(PyExprMutator):
                          strides=ints(attrs.strides), dilation=ints(attrs.dilation),
                          out_shape=static_shape(call), isa=isa.name,
                          primfunc_name_hint=PRIMFUNC_NAME)
-        self.count += 1
+        self.counts[isa.name] = self.counts.get(isa.name, 0) + 1
         if shift:
             # sum(a + shift) * W = sum(a * W) + shift * sum(W): take the shift back
             taken = -shift * weights.astype(np.int64).sum(axis=(1, 2, 3))
@@ -134,17 +136,22 @@ class _Rewriter(PyExprMutator):
 class DotProductConv:
     """See the module docstring."""
 
-    def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        from edgec.schedules.int8_dot import dot_isa
+    def __init__(self, isas=None):
+        self.isas = isas  # None: the current target's (``int8_dot.dot_isas``)
 
-        isa = dot_isa(tvm.target.Target.current(allow_none=True))
-        if isa is None:
+    def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        from edgec.schedules.int8_dot import dot_isas
+
+        isas = self.isas if self.isas is not None else \
+            dot_isas(tvm.target.Target.current(allow_none=True))
+        if not isas:
             return mod
-        rewriter = _Rewriter(mod, isa)
+        rewriter = _Rewriter(mod, isas)
         for gv, func in list(mod.functions.items()):
             if isinstance(func, relax.Function):
                 rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
-        if not rewriter.count:
+        if not rewriter.counts:
             return mod
-        record(f"{DOT_PACKED} ({isa.name})", rewriter.count)
+        for name, count in rewriter.counts.items():
+            record(f"{DOT_PACKED} ({name})", count)
         return rewriter.builder_.get()

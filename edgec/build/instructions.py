@@ -50,8 +50,9 @@ def count_mnemonics(library: bytes, toolchain: Toolchain,
 def check_dot_instructions(library: bytes, toolchain: Toolchain, rewrites: dict,
                            board: str) -> dict | None:
     """The instruction check for the dot-product kernels in ``rewrites`` (module docstring):
-    ``{"isa", "kernels", "found": {mnemonic: count}}``, ``found`` None when no disassembler
-    is installed; an ``InternalError`` when the instruction is missing."""
+    ``{"isa", "kernels", "found": {mnemonic: count}}`` (isa: the names joined by "+"), ``found``
+    None when no disassembler is installed; an ``InternalError`` when an instruction is
+    missing."""
     from edgec.passes.dot_product_conv import DOT_SCHEDULED
     from edgec.schedules.int8_dot import ISAS
 
@@ -59,14 +60,16 @@ def check_dot_instructions(library: bytes, toolchain: Toolchain, rewrites: dict,
     scheduled = {k[len(prefix):-1]: v for k, v in rewrites.items() if k.startswith(prefix)}
     if not scheduled:
         return None
-    (isa_name, kernels), = scheduled.items()
-    isa = ISAS[isa_name]
-    found = count_mnemonics(library, toolchain, isa.mnemonics)
+    names = "+".join(sorted(scheduled))
+    kernels = sum(scheduled.values())
+    mnemonics = tuple(dict.fromkeys(m for name in sorted(scheduled)
+                                    for m in ISAS[name].mnemonics))
+    found = count_mnemonics(library, toolchain, mnemonics)
     if found is not None and not all(found.values()):
         missing = ", ".join(m for m, n in found.items() if not n)
         raise InternalError(
-            f"{kernels} int8 kernels for '{board}' were scheduled for {isa.name}, but the "
+            f"{kernels} int8 kernels for '{board}' were scheduled for {names}, but the "
             f"library has no {missing} instruction: the kernels would be slow or wrong. "
             "Compile with --disable-pass DotProductConv to use the int32 kernels, and report "
             "this model")
-    return {"isa": isa.name, "kernels": kernels, "found": found}
+    return {"isa": names, "kernels": kernels, "found": found}

@@ -87,7 +87,8 @@ def compile(  # noqa: A001 - the public name users expect
     options = PipelineOptions(
         opt_level=level,
         disabled_passes=frozenset(set(board.pipeline.disabled_passes) | set(disabled_passes)),
-        layout=board.pipeline.layout, fuse_max_depth=board.pipeline.fuse_max_depth,
+        layout=_layout(board, resolved, imported, calibrate),
+        fuse_max_depth=board.pipeline.fuse_max_depth,
         tuning_records=str(records) if records else "", calibrate=calibrate)
     entries = build_pipeline(options)
     tvm_target = resolved.tvm_target()
@@ -132,6 +133,22 @@ def compile(  # noqa: A001 - the public name users expect
     )
     logger.info("compiled %s for %s in %.1f s", imported.name, board.name, report.seconds["total"])
     return Artifact(manifest, {LIBRARY_NAME: library}, report=report)
+
+
+_QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
+                            "QGemm"})
+
+
+def _layout(board, resolved, imported, calibrate) -> str:
+    """The board's conv layout; NHWC for an int8 model on a CPU whose dot-product instruction
+    reads 4 input channels at once (x86 VNNI: its kernels want channels last)."""
+    from edgec.schedules.int8_dot import dot_isa
+
+    layout = board.pipeline.layout
+    quantized = calibrate is not None or bool(_QUANTIZED_OPS & set(imported.onnx_ops))
+    if layout == "NCHW" and quantized and dot_isa(resolved.tvm_target()) is not None:
+        return "NHWC"
+    return layout
 
 
 def _quantize_options(quantize, calibration, method: str, per_channel: bool):

@@ -78,15 +78,14 @@ class DotProductConv(ScheduleRule):
             return None  # not tensorizable as written: the int32 rules take it
 
     def _apply(self, func: tirx.PrimFunc, target: Target):
-        from edgec.schedules.int8_dot import ISAS, dot_isa
+        from edgec.schedules.int8_dot import ISAS, dot_isas
 
         sch = s_tir.Schedule(func)
         block, isa_name = _dot_block(sch)
         if block is None:
             return None
         isa = ISAS[isa_name]
-        chosen = dot_isa(target)
-        if chosen is None or chosen.name != isa.name:
+        if isa not in dot_isas(target):
             return None  # compiled for another CPU: the instruction may not exist here
         infos = normalize_prim_func(sch)
         names = [sch.get(info.block_rv).name_hint for info in infos]

@@ -9,6 +9,7 @@ activations (the same 4 for every lane) with 4 bytes of weights per lane:
 name      instruction            lanes  activations  boards
 ========  =====================  =====  ===========  ==============================
 vnni      vpdpbusd zmm (AVX512)  16     uint8        x86 with avx512vnni
+vnni8     vpdpbusd ymm           8      uint8        the same (avx512vl), or AVX-VNNI
 sdot      sdot v.4s (ARMv8.2)    4      int8         Pi 5, Orin, RK3588 (dotprod)
 neon      smull + saddlp + addp  4      int8         every aarch64 (Pi 3/4, RK3399)
 ========  =====================  =====  ===========  ==============================
@@ -83,6 +84,23 @@ def _vnni_impl(a: T.handle, b: T.handle, c: T.handle) -> None:
 
 
 @T.prim_func(s_tir=True)
+def _vnni8_impl(a: T.handle, b: T.handle, c: T.handle) -> None:
+    A = T.match_buffer(a, (4,), "uint8", offset_factor=1)
+    B = T.match_buffer(b, (8, 4), "int8", offset_factor=1)
+    C = T.match_buffer(c, (8,), "int32", offset_factor=1, scope="local")
+    with T.sblock("root"):
+        T.reads(C[0:8], A[0:4], B[0:8, 0:4])
+        T.writes(C[0:8])
+        word = T.reinterpret(A.vload([0], "uint8x4"), dtype="int32")
+        C[T.ramp(T.int32(0), 1, 8)] = T.call_llvm_pure_intrin(
+            T.llvm_lookup_intrinsic_id("llvm.x86.avx512.vpdpbusd.256"),
+            C.vload([0], dtype="int32x8"),
+            T.reinterpret(T.broadcast(word, 8), dtype="uint8x32"),
+            B.vload([0, 0], dtype="int8x32"),
+            dtype="int32x8")
+
+
+@T.prim_func(s_tir=True)
 def _sdot_impl(a: T.handle, b: T.handle, c: T.handle) -> None:
     A = T.match_buffer(a, (4,), "int8", offset_factor=1)
     B = T.match_buffer(b, (4, 4), "int8", offset_factor=1)
@@ -131,23 +149,33 @@ def _neon_impl(a: T.handle, b: T.handle, c: T.handle) -> None:
 
 ISAS = {
     "vnni": DotIsa("vnni", 16, "uint8", "edgec_dot_16x4_u8s8_vnni", ("vpdpbusd",)),
+    "vnni8": DotIsa("vnni8", 8, "uint8", "edgec_dot_8x4_u8s8_vnni", ("vpdpbusd",)),
     "sdot": DotIsa("sdot", 4, "int8", "edgec_dot_4x4_s8s8_sdot", ("sdot",)),
     "neon": DotIsa("neon", 4, "int8", "edgec_dot_4x4_s8s8_neon", ("smull", "saddlp")),
 }
-_IMPLS = {"vnni": _vnni_impl, "sdot": _sdot_impl, "neon": _neon_impl}
+_IMPLS = {"vnni": _vnni_impl, "vnni8": _vnni8_impl, "sdot": _sdot_impl, "neon": _neon_impl}
 for _isa in ISAS.values():
     TensorIntrin.register(_isa.intrinsic, _description(_isa.lanes, _isa.activation),
                           _IMPLS[_isa.name], override=True)
 
 
-def dot_isa(target: Target | None) -> DotIsa | None:
-    """The dot-product instruction int8 kernels use on ``target``, or None (int32 kernels)."""
+def dot_isas(target: Target | None) -> tuple[DotIsa, ...]:
+    """The dot-product instructions int8 kernels can use on ``target``, widest first (a conv
+    takes the first whose lanes divide its output channels); empty: int32 kernels."""
     if target is None or target.kind.name != "llvm":
-        return None
+        return ()
     features = cpu_features(target)
     triple = str(target.attrs.get("mtriple", "") or "")
     if "avx512vnni" in features and "avx512bw" in features:
-        return ISAS["vnni"]
+        return (ISAS["vnni"], ISAS["vnni8"]) if "avx512vl" in features else (ISAS["vnni"],)
+    if "avxvnni" in features:
+        return (ISAS["vnni8"],)  # the same instruction, VEX-encoded (AVX-VNNI, no AVX-512)
     if triple.startswith("aarch64"):
-        return ISAS["sdot"] if "dotprod" in features else ISAS["neon"]
-    return None
+        return (ISAS["sdot"],) if "dotprod" in features else (ISAS["neon"],)
+    return ()
+
+
+def dot_isa(target: Target | None) -> DotIsa | None:
+    """The widest dot-product instruction on ``target``, or None."""
+    isas = dot_isas(target)
+    return isas[0] if isas else None
