@@ -39,6 +39,15 @@ def add_parser(sub) -> None:
                    default="minmax", help="how activation ranges are chosen (default: minmax)")
     q.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per tensor instead of per output channel")
+    q.add_argument("--eval", metavar="NPZ|DIR", dest="evaluation",
+                   help="evaluation inputs (same format as --calibration): int8 is measured "
+                        "against float on them (top-1 with --labels, else output error)")
+    q.add_argument("--labels", metavar="NPY",
+                   help="one class index per evaluation sample, for top-1")
+    q.add_argument("--accuracy-budget", metavar="PERCENT",
+                   help="largest accepted loss, e.g. 1%% (top-1 points with --labels, else "
+                        "relative RMS error): the most sensitive layers go back to float "
+                        "until it holds")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR after every pass into DIR")
     p.add_argument("--pass-times", action="store_true", help="print the time of every pass")
     p.set_defaults(func=run)
@@ -60,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                                  args.tuning_logs or True),
                              quantize=args.quantize, calibration=args.calibration,
                              calibration_method=args.calibration_method,
-                             per_channel=not args.per_tensor)
+                             per_channel=not args.per_tensor, evaluation=args.evaluation,
+                             labels=args.labels, accuracy_budget=args.accuracy_budget)
     artifact.save(output)
     report = artifact.report
     for line in report.lines():

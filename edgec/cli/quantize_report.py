@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgec.artifact import load
-    from edgec.quantize.report import summary_line, table
+    from edgec.quantize.report import evaluation_line, summary_line, table
 
     entry = load(args.artifact).manifest.pipeline.get("quantization")
     if not entry:
@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(entry, indent=2))
         return 0
     print(summary_line(entry))
+    if evaluation_line(entry):
+        print(evaluation_line(entry))
     for line in table(entry):
         print(line)
     return 0

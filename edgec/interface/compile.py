@@ -49,6 +49,9 @@ def compile(  # noqa: A001 - the public name users expect
     calibration=None,
     calibration_method: str = "minmax",
     per_channel: bool = True,
+    evaluation=None,
+    labels=None,
+    accuracy_budget: str | float | None = None,
 ) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for ``target``.
 
@@ -63,6 +66,9 @@ def compile(  # noqa: A001 - the public name users expect
     ranges, by ``calibration_method`` (minmax, percentile, entropy); weights are per output
     channel unless ``per_channel`` is False. An already quantized (QDQ / QOperator) model
     needs none of this: its int8 operators run on integer kernels as they are.
+    ``evaluation`` (same formats) measures int8 against float: top-1 with ``labels`` (one class
+    index per sample, array or ``.npy``), else the output's error; ``accuracy_budget``
+    (``"1%"``) keeps the most sensitive layers in float until the loss is within it.
     """
     start = time.perf_counter()
     resolved = resolve_target(target)
@@ -72,14 +78,26 @@ def compile(  # noqa: A001 - the public name users expect
     import edgec.passes.ops  # noqa: F401  (registers edgec's operators before import)
 
     quantize_options = _quantize_options(quantize, calibration, calibration_method, per_channel)
+    budget = _check_evaluation(quantize_options, evaluation, labels, accuracy_budget)
     imported = import_onnx(model, shapes)
     calibrate = None
     if quantize_options is not None:
         from edgec.quantize.calibrate import Calibrate
         from edgec.quantize.data import load_calibration
 
-        calibrate = Calibrate(load_calibration(calibration, imported.signature.inputs),
-                              quantize_options)
+        inputs = imported.signature.inputs
+        samples = load_calibration(calibration, inputs)
+        evaluator = None
+        if evaluation is not None:
+            from edgec.quantize.evaluate import Evaluator, check_label_count, load_labels
+
+            data = load_calibration(evaluation, inputs, min_samples=1, kind="evaluation")
+            classes = None
+            if labels is not None:
+                classes = load_labels(labels)
+                check_label_count(classes, len(data), imported.signature.outputs[0].shape)
+            evaluator = (Evaluator(data, classes), budget)
+        calibrate = Calibrate(samples, quantize_options, evaluator)
     t_import = time.perf_counter()
 
     level = board.pipeline.opt_level if opt_level is None else int(opt_level)
@@ -135,6 +153,21 @@ def compile(  # noqa: A001 - the public name users expect
     return Artifact(manifest, {LIBRARY_NAME: library}, report=report)
 
 
+def _check_evaluation(quantize_options, evaluation, labels, budget) -> float | None:
+    from edgec.quantize.evaluate import parse_budget
+
+    if evaluation is None:
+        for given, flag in ((labels, "--labels"), (budget, "--accuracy-budget")):
+            if given is not None:
+                raise OptionError(f"{flag} needs evaluation data to measure accuracy on: add "
+                                  "--eval eval.npz (inputs like --calibration)")
+        return None
+    if quantize_options is None:
+        raise OptionError("--eval measures a quantized model against its float version: add "
+                          "--quantize int8 --calibration ...")
+    return parse_budget(budget)
+
+
 _QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
                             "QGemm"})
 
@@ -180,6 +213,9 @@ def _quantization_entry(calibrate, rewrites: Mapping[str, int],
         return None
     entry = calibrate.summary.to_json() if calibrate is not None and calibrate.summary \
         else {"source": "model"}
+    budget_kept = ((entry.get("evaluation") or {}).get("kept_float") or [])
+    if budget_kept:
+        fallbacks["accuracy budget"] = len(budget_kept)
     entry["int8_kernels"] = kernels
     entry["float_fallbacks"] = fallbacks
     if instructions is not None:

@@ -52,10 +52,10 @@ class CompileReport:
 
 
     def _quantization_lines(self) -> list[str]:
-        from edgec.quantize.report import summary_line
+        from edgec.quantize.report import evaluation_line, summary_line
 
-        line = summary_line(self.quantization)
-        return [line] if line else []
+        return [line for line in (summary_line(self.quantization),
+                                  evaluation_line(self.quantization)) if line]
 
 
 def stats_lines(stats: dict) -> list[str]:

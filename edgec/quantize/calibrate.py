@@ -70,6 +70,7 @@ class LayerReport:
     input: str
     output: str | None
     weight_sqnr_db: float
+    precision: str = "int8"     # "float32" when the accuracy budget kept it in float
 
 
 def sqnr_db(signal: float, noise: float) -> float:
@@ -280,6 +281,7 @@ class QuantizeSummary:
     samples: int
     tensors: list[TensorRange]
     layers: list[LayerReport]
+    evaluation: object | None = None     # ``evaluate.Evaluation`` with --eval
 
     def to_json(self) -> dict:
         def clean(d):
@@ -289,12 +291,14 @@ class QuantizeSummary:
         return {"source": "calibrated", "method": self.method, "per_channel": self.per_channel,
                 "samples": self.samples,
                 "tensors": [clean(dataclasses.asdict(t)) for t in self.tensors],
-                "layers": [clean(dataclasses.asdict(x)) for x in self.layers]}
+                "layers": [clean(dataclasses.asdict(x)) for x in self.layers],
+                **({"evaluation": self.evaluation.to_json()} if self.evaluation else {})}
 
 
-def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet,
-                  options: QuantizeOptions) -> tuple[tvm.IRModule, QuantizeSummary]:
-    """Calibrate ``mod['main']`` and return it in QDQ form, with what was chosen."""
+def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet, options: QuantizeOptions,
+                  evaluation=None) -> tuple[tvm.IRModule, QuantizeSummary]:
+    """Calibrate ``mod['main']`` and return it in QDQ form, with what was chosen.
+    ``evaluation``: ``(Evaluator, budget or None)`` to measure accuracy (``evaluate.py``)."""
     func = mod["main"]
     chains = find_chains(func)
     summary = QuantizeSummary(options.method, options.per_channel, len(calibration), [], [])
@@ -320,13 +324,7 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet,
         return TensorRange(var.name, lo, hi, scale, zero)
 
     report = measure(mod, points, calibration, options, choose)
-    wrap, params = {}, {}
-    for var, r in zip(points, report):
-        value = value_of.get(key(var))
-        if value is None:
-            params[key(var)] = (r.scale, r.zero_point)
-        else:
-            wrap[key(value)] = (r.scale, r.zero_point)
+    ranges = {key(var): r for var, r in zip(points, report)}
     weights, layers = {}, []
     for chain in chains:
         array = constant_array(chain.call.args[1])
@@ -342,21 +340,87 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet,
             chain.end_var.name if chain.end_var is not None else None,
             sqnr_db(float(np.sum(array.astype(np.float64) ** 2)),
                     float(np.sum((array - restored) ** 2)))))
-    inserter = _Inserter(mod, wrap, weights, params)
-    new = inserter.visit_expr(func)
-    out = mod.clone()
-    out["main"] = new
+
+    def rewrite(float_chains: frozenset[int]) -> tvm.IRModule:
+        """``mod`` in QDQ form with the chains in ``float_chains`` left in float: their weights
+        stay float, and a tensor only int8 chains read or make is quantized."""
+        kept = [c for i, c in enumerate(chains) if i not in float_chains]
+        needed = {key(v) for c in kept for v in (c.input_var, c.end_var) if v is not None}
+        wrap, params = {}, {}
+        for var in points:
+            if key(var) not in needed:
+                continue
+            r = ranges[key(var)]
+            value = value_of.get(key(var))
+            if value is None:
+                params[key(var)] = (r.scale, r.zero_point)
+            else:
+                wrap[key(value)] = (r.scale, r.zero_point)
+        chosen = {key(c.call): weights[key(c.call)] for c in kept}
+        out = mod.clone()
+        out["main"] = _Inserter(mod, wrap, chosen, params).visit_expr(func)
+        return out
+
+    float_chains: frozenset[int] = frozenset()
+    if evaluation is not None:
+        float_chains = _evaluate(mod, rewrite, chains, layers, report, ranges, evaluation,
+                                 summary)
+    for index in float_chains:
+        layers[index].precision = "float32"
     record("tensors calibrated", len(points))
     summary.tensors, summary.layers = report, layers
-    return out, summary
+    return rewrite(float_chains), summary
+
+
+MEASURED_RANKING = 12   # up to this many layers, each one's sensitivity is measured
+
+
+def _evaluate(mod, rewrite, chains, layers, report, ranges, evaluation, summary):
+    """Score the int8 form on the evaluation data; under a budget, choose the layers that go
+    back to float (``evaluate.search_float_layers``). Returns their chain indices."""
+    from edgec.quantize.evaluate import search_float_layers
+
+    evaluator, budget = evaluation
+    logger.info("evaluating float and int8 on %d samples", len(evaluator.data))
+    evaluator.set_reference(mod)
+    result = evaluator.score(rewrite(frozenset()), budget)
+    chosen: list[int] = []
+    if budget is not None and not result.within_budget:
+        def sensitivity(index: int) -> float:
+            chain = chains[index]
+            out = ranges.get(key(chain.end_var)) if chain.end_var is not None else None
+            values = [layers[index].weight_sqnr_db, out.sqnr_db if out else float("inf")]
+            return min(v for v in values if np.isfinite(v)) if any(
+                np.isfinite(v) for v in values) else float("inf")
+
+        def trial(subset) -> object:
+            return evaluator.score(rewrite(frozenset(subset)), budget)
+
+        ranked = 0
+        if len(chains) <= MEASURED_RANKING:
+            # few layers: measure each one's effect (its loss with only it in float)
+            losses = [trial([i]).loss for i in range(len(chains))]
+            ranked = len(chains)
+            order = sorted(range(len(chains)), key=lambda i: (losses[i], sensitivity(i)))
+        else:
+            order = sorted(range(len(chains)), key=sensitivity)
+        everywhere = result.loss
+        result, chosen, trials = search_float_layers(order, trial)
+        result.trials = 1 + ranked + trials
+        result.all_int8_loss = everywhere
+        result.kept_float = [layers[i].output or layers[i].input for i in chosen]
+    summary.evaluation = result
+    return frozenset(chosen)
 
 
 class Calibrate:
     """The pipeline step: holds the data, runs ``quantize_main`` once as a module pass."""
 
-    def __init__(self, calibration: CalibrationSet, options: QuantizeOptions):
+    def __init__(self, calibration: CalibrationSet, options: QuantizeOptions,
+                 evaluation=None):
         self.calibration = calibration
         self.options = options
+        self.evaluation = evaluation   # (Evaluator, budget) or None
         self.summary: QuantizeSummary | None = None
 
     def as_pass(self) -> tvm.transform.Pass:
@@ -364,7 +428,8 @@ class Calibrate:
 
         @tvm.transform.module_pass(opt_level=0, name="Calibrate")
         def calibrate(mod, ctx):
-            mod, step.summary = quantize_main(mod, step.calibration, step.options)
+            mod, step.summary = quantize_main(mod, step.calibration, step.options,
+                                              step.evaluation)
             return mod
 
         return calibrate

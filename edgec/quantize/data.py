@@ -37,48 +37,49 @@ class CalibrationSet:
 
 
 def load_calibration(source, inputs: tuple[TensorSpec, ...] | list[TensorSpec],
-                     min_samples: int = MIN_SAMPLES) -> CalibrationSet:
-    """Read ``source`` and check it against the model ``inputs``."""
+                     min_samples: int = MIN_SAMPLES, kind: str = "calibration") -> CalibrationSet:
+    """Read ``source`` and check it against the model ``inputs``; ``kind`` names the data in
+    errors ("calibration", "evaluation")."""
     if isinstance(source, CalibrationSet):
         samples, origin = source.samples, source.origin
     elif isinstance(source, (str, Path)):
         origin = str(source)
-        samples = _split(_read_arrays(Path(source)), inputs, origin)
+        samples = _split(_read_arrays(Path(source), kind), inputs, origin, kind)
     else:
-        origin = "the calibration samples"
+        origin = f"the {kind} samples"
         try:
             samples = [dict(s) for s in source]
         except (TypeError, ValueError) as err:
-            raise CalibrationError("calibration data must be an .npz file, a folder of .npz "
+            raise CalibrationError(f"{kind} data must be an .npz file, a folder of .npz "
                                    "files or an iterable of {input name: array} dicts") from err
     for index, sample in enumerate(samples):
-        _check_sample(sample, inputs, origin, index)
+        _check_sample(sample, inputs, origin, index, kind)
     if len(samples) < min_samples:
         raise CalibrationError(
-            f"{origin} holds {len(samples)} calibration sample(s); at least {min_samples} are "
+            f"{origin} holds {len(samples)} {kind} sample(s); at least {min_samples} are "
             "needed for stable activation ranges (use a few hundred representative inputs)")
     return CalibrationSet(samples, origin)
 
 
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+def _read_arrays(path: Path, kind: str) -> dict[str, np.ndarray]:
     if path.is_dir():
         files = sorted(path.glob("*.npz"))
         if not files:
-            raise CalibrationError(f"calibration folder '{path}' contains no .npz files")
+            raise CalibrationError(f"{kind} folder '{path}' contains no .npz files")
     elif path.is_file():
         files = [path]
     else:
-        raise CalibrationError(f"calibration data '{path}' does not exist")
+        raise CalibrationError(f"{kind} data '{path}' does not exist")
     parts: dict[str, list[np.ndarray]] = {}
     for file in files:
         try:
             with np.load(file, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
         except (OSError, ValueError) as err:
-            raise CalibrationError(f"calibration file '{file}' is not a readable .npz file: "
+            raise CalibrationError(f"{kind} file '{file}' is not a readable .npz file: "
                                    f"{err}") from err
         if parts and set(arrays) != set(parts):
-            raise CalibrationError(f"calibration file '{file}' has arrays {sorted(arrays)} but "
+            raise CalibrationError(f"{kind} file '{file}' has arrays {sorted(arrays)} but "
                                    f"'{files[0]}' has {sorted(parts)}; every file needs the "
                                    "same keys")
         for key, value in arrays.items():
@@ -86,11 +87,12 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         return {key: np.concatenate(values) for key, values in parts.items()}
     except ValueError as err:
-        raise CalibrationError(f"the arrays in calibration folder '{path}' do not stack: "
+        raise CalibrationError(f"the arrays in {kind} folder '{path}' do not stack: "
                                f"{err}") from err
 
 
-def _split(arrays: dict[str, np.ndarray], inputs, origin: str) -> list[dict[str, np.ndarray]]:
+def _split(arrays: dict[str, np.ndarray], inputs, origin: str,
+           kind: str) -> list[dict[str, np.ndarray]]:
     _check_names(set(arrays), inputs, origin)
     counts = {}
     for spec in inputs:
@@ -101,7 +103,7 @@ def _split(arrays: dict[str, np.ndarray], inputs, origin: str) -> list[dict[str,
             want = f"[S*{batch}, {', '.join(str(d) for d in spec.shape[1:])}]" if spec.shape \
                 else "[S]"
             raise CalibrationError(
-                f"calibration array '{spec.name}' in {origin} has shape {list(array.shape)}; "
+                f"{kind} array '{spec.name}' in {origin} has shape {list(array.shape)}; "
                 f"the model input is {spec.describe()}, so stack samples as {want}")
         counts[spec.name] = array.shape[0] // batch
     if len(set(counts.values())) > 1:
@@ -132,7 +134,7 @@ def _check_names(given: set[str], inputs, origin: str) -> None:
                                f"{', '.join(s.describe() for s in inputs)}")
 
 
-def _check_sample(sample, inputs, origin: str, index: int) -> None:
+def _check_sample(sample, inputs, origin: str, index: int, kind: str) -> None:
     _check_names(set(sample), inputs, f"sample {index} of {origin}")
     for spec in inputs:
         array = np.asarray(sample[spec.name])
@@ -141,12 +143,12 @@ def _check_sample(sample, inputs, origin: str, index: int) -> None:
             raise CalibrationError(f"{where} has shape {list(array.shape)}; the model takes "
                                    f"{spec.describe()}")
         if array.dtype != np.dtype(spec.dtype):
-            kind = np.dtype(spec.dtype).kind
-            if array.dtype.kind != kind or array.dtype.kind not in "fiu":
+            wanted = np.dtype(spec.dtype).kind
+            if array.dtype.kind != wanted or array.dtype.kind not in "fiu":
                 raise CalibrationError(f"{where} is {array.dtype}; the model takes "
                                        f"{spec.dtype}")
             array = array.astype(spec.dtype)
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise CalibrationError(f"{where} contains NaN or infinite values; calibration "
+            raise CalibrationError(f"{where} contains NaN or infinite values; {kind} "
                                    "needs real inputs")
         sample[spec.name] = np.ascontiguousarray(array)

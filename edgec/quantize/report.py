@@ -32,13 +32,37 @@ def summary_line(entry: dict | None) -> str | None:
     return text
 
 
+def evaluation_line(entry: dict | None) -> str | None:
+    """``accuracy ...``: int8 against float on the evaluation data, and the budget's choice."""
+    ev = (entry or {}).get("evaluation")
+    if not ev:
+        return None
+    if ev["metric"] == "top-1":
+        text = (f"accuracy   top-1 {100 * ev['float_value']:.1f}% float, "
+                f"{100 * ev['int8_value']:.1f}% int8 ({100 * ev['loss']:+.1f} points lost)")
+    else:
+        text = (f"accuracy   output error {100 * ev['int8_value']:.2f}% RMS of float "
+                f"(SQNR {_db(ev['sqnr_db'])})")
+    text += f" on {ev['samples']} samples"
+    if ev.get("budget") is not None:
+        kept = ev.get("kept_float") or []
+        held = "holds" if ev.get("within_budget") else "NOT met even with every layer in float"
+        before = ev.get("all_int8_loss")
+        text += (f"; budget {100 * ev['budget']:g}% "
+                 + (f"(all int8: {100 * before:.2f}%) " if before is not None else "")
+                 + held
+                 + (f" with {len(kept)} layer(s) in float ({', '.join(kept)})" if kept else "")
+                 + f", {ev.get('trials', 1)} trial(s)")
+    return text
+
+
 def table(entry: dict) -> list[str]:
     """One line per quantized layer, then kernels and fallbacks with their reasons."""
     lines = []
     tensors = {t["name"]: t for t in entry.get("tensors", [])}
     layers = entry.get("layers", [])
     if layers:
-        lines.append(f"{'#':>3}  {'op':<8} {'weight':<16} {'weight SQNR':>11}  "
+        lines.append(f"{'#':>3}  {'op':<8} {'prec':<7} {'weight':<16} {'weight SQNR':>11}  "
                      f"{'input':<10} {'in SQNR':>9}  {'output':<10} {'out SQNR':>9}  "
                      "out range")
         for index, layer in enumerate(layers, start=1):
@@ -47,7 +71,8 @@ def table(entry: dict) -> list[str]:
             dst = tensors.get(layer["output"] or "", {})
             out_range = f"[{dst['lo']:.3g}, {dst['hi']:.3g}]" if dst else "float output"
             lines.append(
-                f"{index:>3}  {layer['op']:<8} {shape:<16} {_db(layer['weight_sqnr_db']):>11}  "
+                f"{index:>3}  {layer['op']:<8} {layer.get('precision', 'int8'):<7} {shape:<16} "
+                f"{_db(layer['weight_sqnr_db']):>11}  "
                 f"{layer['input']:<10} {_db(src.get('sqnr_db')):>9}  "
                 f"{(layer['output'] or '-'):<10} {(_db(dst.get('sqnr_db')) if dst else '-'):>9}"
                 f"  {out_range}")
