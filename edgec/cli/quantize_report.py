@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from edgec.errors import ArtifactError
 
@@ -17,6 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("artifact", help="the .edgec.tar file")
     p.add_argument("--json", action="store_true", help="print the manifest's quantization "
                                                        "section as JSON")
+    p.add_argument("--plot", metavar="PNG", help="also draw the per-layer SQNR as a PNG "
+                                                 "bar chart (needs Pillow)")
     p.set_defaults(func=run)
 
 
@@ -29,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
         raise ArtifactError(f"artifact '{args.artifact}' is not quantized; compile with "
                             "--quantize int8 --calibration DATA, or compile a QDQ/QOperator "
                             "model")
+    if args.plot:
+        from edgec.quantize.plot import plot
+
+        plot(entry, args.plot, title=f"int8 SQNR per layer (dB): {Path(args.artifact).name}")
     if args.json:
         print(json.dumps(entry, indent=2))
         return 0
@@ -37,4 +44,6 @@ def run(args: argparse.Namespace) -> int:
         print(evaluation_line(entry))
     for line in table(entry):
         print(line)
+    if args.plot:
+        print(f"plot       {args.plot}")
     return 0

@@ -204,7 +204,8 @@ def accuracy(params, running, x, y) -> float:
     return float((logits.argmax(axis=1) == y).mean())
 
 
-def export_onnx(params, running, path: Path, opset: int = 17) -> onnx.ModelProto:
+def export_onnx(params, running, path: Path, opset: int = 17, name: str = "digits_cnn",
+                input_hw: tuple[int, int] = (8, 8)) -> onnx.ModelProto:
     """The network as a PyTorch exporter would write it (batch dimension symbolic)."""
     inits = [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in params.items()]
     for i in range(2):
@@ -240,8 +241,8 @@ def export_onnx(params, running, path: Path, opset: int = 17) -> onnx.ModelProto
     nodes.append(helper.make_node("Gemm", ["/Flatten_output_0", "fc.weight", "fc.bias"],
                                   ["logits"], name="/fc/Gemm", alpha=1.0, beta=1.0, transB=1))
     graph = helper.make_graph(
-        nodes, "digits_cnn",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        nodes, name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, *input_hw])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", NUM_CLASSES])],
         inits)
     model = helper.make_model(graph, producer_name="edgec-examples", producer_version="1",

@@ -127,6 +127,15 @@ def test_cli_prints_accuracy_and_report_shows_precision(digits_model, digits_fil
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "accuracy   top-1" in done.stdout and "budget 5% holds" in done.stdout
-    report = subprocess.run([sys.executable, "-m", "edgec", "quantize-report", str(out)],
-                            capture_output=True, text=True, timeout=120)
-    assert report.returncode == 0 and "prec" in report.stdout and "accuracy" in report.stdout
+    png = tmp_path / "sqnr.png"
+    report = subprocess.run([sys.executable, "-m", "edgec", "quantize-report", str(out),
+                             "--plot", str(png)], capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert "prec" in report.stdout and "accuracy" in report.stdout
+    from PIL import Image
+
+    from edgec.quantize.plot import OUTPUT, WEIGHT
+
+    with Image.open(png) as image:
+        colors = {color for _, color in image.convert("RGB").getcolors(1 << 16)}
+    assert image.size == (960, 420) and WEIGHT in colors and OUTPUT in colors
