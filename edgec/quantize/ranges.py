@@ -12,6 +12,9 @@ Three methods, per tensor:
   the non-empty bins (the method TensorRT introduced for int8; the bin of exact zeros is left
   out, since every threshold keeps zero exact), with 256 levels for a
   non-negative tensor (range [0, T]) and 128 otherwise (range [-T, T]), within [min, max].
+  Guarded: when T's estimated SQNR on the same histogram is more than 6 dB below the full
+  range's, the full range is kept (KL alone chose T = 0.96 of 6.2 on an MNIST CNN's first
+  ReLU, a spike of background responses, and top-1 fell from 91% to 56%).
 
 The parameters are asymmetric int8 (ONNX's ``y = saturate(round(x / scale) + zero_point)``):
 the range is widened to contain 0, so that zero (convolution padding, ReLU's floor) is exact,
@@ -26,6 +29,7 @@ import numpy as np
 
 BINS = 2048
 LEVELS = 128
+ENTROPY_GUARD_DB = 6.0
 
 
 @dataclasses.dataclass
@@ -66,10 +70,28 @@ def value_range(stats: Stats, method: str, percentile: float = 99.99) -> tuple[f
         # [0, T] gets all 256 int8 levels, [-T, T] half of them on each side
         levels = 2 * LEVELS if stats.lo >= 0 else LEVELS
         threshold = top * entropy_threshold(stats.magnitudes, levels) / BINS
+        # KL can prefer a threshold just past one dominant spike (a constant background
+        # response) and clip away the signal that matters: keep the full range when it has
+        # clearly less error on the same histogram
+        if histogram_sqnr_db(stats.magnitudes, top, threshold, levels) < \
+                histogram_sqnr_db(stats.magnitudes, top, top, levels) - ENTROPY_GUARD_DB:
+            threshold = top
         if stats.lo >= 0:
             return 0.0, min(threshold, stats.hi)
         return max(-threshold, stats.lo), min(threshold, stats.hi)
     raise ValueError(f"unknown calibration method {method}")
+
+
+def histogram_sqnr_db(hist: np.ndarray, top: float, threshold: float, levels: int) -> float:
+    """Signal over int8 error (dB) of clipping |x| at ``threshold`` with ``levels`` steps,
+    estimated from a histogram of |x| over [0, top]: rounding error step^2 / 12 inside,
+    the clipped distance outside."""
+    centers = (np.arange(len(hist)) + 0.5) * top / len(hist)
+    step = threshold / levels
+    noise = np.where(centers <= threshold, step * step / 12.0, (centers - threshold) ** 2)
+    signal = float(np.sum(hist * centers ** 2))
+    error = float(np.sum(hist * noise))
+    return 10.0 * np.log10(signal / error) if error > 0 and signal > 0 else np.inf
 
 
 def entropy_threshold(hist: np.ndarray, levels: int = LEVELS) -> float:
