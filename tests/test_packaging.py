@@ -24,6 +24,12 @@ def test_wheel_contents(tmp_path):
                      "edgec/schedules/tiled_reduction.py", "edgec/tuning/tune.py",
                      "edgec/tuning_logs/README.md"):
         assert required in names, required
+    # every module of the source tree, under its installed name (a package missing from
+    # pyproject's list works in an editable install and is absent from a wheel)
+    installed = {"edgec": "edgec", "passes": "edgec/passes", "targets": "edgec/targets"}
+    modules = {f"{installed[top]}/{p.relative_to(REPO / top).as_posix()}"
+               for top in installed for p in (REPO / top).rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
     boards = {n for n in names if n.startswith("edgec/targets/boards/")}
     assert len(boards) == len(list((REPO / "targets" / "boards").glob("*.toml")))
     shipped = {p.relative_to(REPO).as_posix().replace("tuning_logs/", "edgec/tuning_logs/", 1)

@@ -175,4 +175,6 @@ def test_packed_weights_vectorize_along_channels(target, lanes):
 
 def test_rule_order():
     names = [type(rule).__name__ for rule in default_rules()]
-    assert names[:2] == ["TiledReduction", "Elementwise"]
+    # the int8 dot-product rule declines every kernel that is not a packed int8 conv, so it
+    # goes first; then the general rules
+    assert names[:3] == ["DotProductConv", "TiledReduction", "Elementwise"]
