@@ -15,9 +15,13 @@ shift is taken back in int32 (``- 128 * sum(W[co])``): the result is the same in
 channels that are not a multiple of 4 are padded with zero weights. The kernel is scheduled by
 the ``DotProductConv`` schedule rule, which tensorizes it with the instruction.
 
-Each conv takes the board's widest instruction whose lanes L divide its output channels (VNNI:
-16, else 8). Applies when there is one, the layout is NHWC/OHWI, one group and no
-implicit padding; other int8 convolutions keep the int32 kernel (correct, slower).
+Each conv takes the board's instruction whose lanes L waste the fewest output channels (the
+widest on a tie: VNNI 16 lanes, else 8). Output channels that are not a multiple of L are
+padded with zero weights and sliced off after the kernel (``strided_slice``; the epilogue
+then runs over the real channels at the kernel's root): a 48 -> 12 conv computes 16 channels
+on VNNI and keeps 12, still several times faster than the int32 kernel. Applies when the
+layout is NHWC/OHWI, one group and no implicit padding; other int8 convolutions (depthwise,
+grouped) keep the int32 kernel (correct, slower).
 """
 
 from __future__ import annotations
@@ -58,15 +62,23 @@ def dot_conv2d_compute(x: te.Tensor, wp: te.Tensor, strides, dilation, out_shape
 
 def pack_dot_weights(weight: np.ndarray, lanes: int, group: int = 4) -> np.ndarray:
     """OHWI ``W[co, kh, kw, ci]`` -> ``Wp[co // lanes, kh, kw, ci // group, co % lanes,
-    ci % group]``; input channels padded with zeros to a multiple of ``group``."""
+    ci % group]``; input channels padded with zeros to a multiple of ``group``, output
+    channels to a multiple of ``lanes``."""
     co, kh, kw, ci = weight.shape
     padded = -(-ci // group) * group
-    if padded != ci:
-        weight = np.concatenate([weight, np.zeros((co, kh, kw, padded - ci), weight.dtype)],
-                                axis=3)
+    outputs = -(-co // lanes) * lanes
+    weight = np.pad(weight, [(0, outputs - co), (0, 0), (0, 0), (0, padded - ci)])
     return np.ascontiguousarray(
-        weight.reshape(co // lanes, lanes, kh, kw, padded // group, group)
+        weight.reshape(outputs // lanes, lanes, kh, kw, padded // group, group)
         .transpose(0, 2, 3, 4, 1, 5))
+
+
+def choose_isa(isas, out_channels: int):
+    """The instruction that wastes the fewest padded output channels; the widest on a tie
+    (``isas`` come widest first)."""
+    if not isas:
+        return None
+    return min(isas, key=lambda isa: -(-out_channels // isa.lanes) * isa.lanes - out_channels)
 
 
 def _weights(call: relax.Call) -> np.ndarray | None:
@@ -107,8 +119,7 @@ class _Rewriter(PyExprMutator):
     def visit_call_(self, call: relax.Call) -> relax.Expr:  # noqa: N802 - TVM's visitor name
         call = super().visit_call_(call)
         weights = _weights(call)
-        isa = next((i for i in self.isas if weights is not None
-                    and weights.shape[0] % i.lanes == 0), None)
+        isa = choose_isa(self.isas, weights.shape[0]) if weights is not None else None
         if isa is None:
             return call
         bb = self.builder_
@@ -120,10 +131,16 @@ class _Rewriter(PyExprMutator):
                 x, [0, 0, 0, 0, 0, 0, 0, isa.group - channels % isa.group], pad_value=0.0))
         packed = pack_dot_weights(weights, isa.lanes, isa.group)
         attrs = call.attrs
+        out_shape = static_shape(call)
+        out_channels = out_shape[3]
+        padded = packed.shape[0] * isa.lanes
         out = bb.call_te(dot_conv2d_compute, x, make_constant(packed, "int8"),
                          strides=ints(attrs.strides), dilation=ints(attrs.dilation),
-                         out_shape=static_shape(call), isa=isa.name,
+                         out_shape=[*out_shape[:3], padded], isa=isa.name,
                          primfunc_name_hint=PRIMFUNC_NAME)
+        if padded != out_channels:
+            out = bb.normalize(relax.op.strided_slice(out, axes=[3], begin=[0],
+                                                      end=[out_channels]))
         self.counts[isa.name] = self.counts.get(isa.name, 0) + 1
         if shift:
             # sum(a + shift) * W = sum(a * W) + shift * sum(W): take the shift back

@@ -11,7 +11,7 @@ Phases, in order (a progress marker is logged between them):
 2. ``layout``   at -O3, for boards that prefer another data layout (ARM CPUs: NHWC):
                 ConvertLayout, weight transposes folded, transposes sunk until they cancel.
 3. ``lower``    int8 convolutions onto the board's dot-product instruction (VNNI, sdot) with
-                weights packed for it; convolutions on narrow feature maps get packed weights
+                weights packed for it, int8 depthwise ones onto exact float32 arithmetic; convolutions on narrow feature maps get packed weights
                 (vectors along output channels); operators legalized to TIR kernels (ReduceMax/Min by edgec);
                 TVM's FuseOps/FuseTIR fuse each conv or matmul with its bias, activation and
                 residual add into one kernel (the board may cap the fused group depth);
@@ -128,6 +128,12 @@ def _dot_product_conv() -> tvm.transform.Pass:
     return DotProductConv()
 
 
+def _float_exact_depthwise() -> tvm.transform.Pass:
+    from edgec.passes.float_exact_depthwise import FloatExactDepthwise
+
+    return FloatExactDepthwise()
+
+
 def _pack_conv_weights() -> tvm.transform.Pass:
     from edgec.passes.pack_conv_weights import PackConvWeights
 
@@ -186,6 +192,7 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         _entry("DispatchSampling", relax.backend.DispatchSampling, "lower", required=True),
         _entry("DispatchSortScan", relax.backend.DispatchSortScan, "lower", required=True),
         _entry("DotProductConv", _dot_product_conv, "lower", 2),
+        _entry("FloatExactDepthwise", _float_exact_depthwise, "lower", 2),
         _entry("PackConvWeights", _pack_conv_weights, "lower", 2),
         _entry("LegalizeOps", _legalize_ops, "lower", required=True),
         _entry("AnnotateTIROpPattern", t.AnnotateTIROpPattern, "lower", 1),

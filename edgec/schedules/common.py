@@ -30,6 +30,36 @@ def var_of_index(index) -> tirx.Var | None:
     return None
 
 
+def same_domain(info, extents: list[int]) -> bool:
+    """An elementwise block over exactly ``extents`` (the reduction's spatial extents, in
+    order): it can be computed from the reduction's accumulator tile."""
+    return [extent_of(it.dom) for it in info.iters] == list(extents) and \
+        info.dom_kind() == "S" * len(extents)
+
+
+def fold_epilogue(sch: s_tir.Schedule, consumers: list, extents: list[int]) -> list:
+    """Fold the injective ``consumers`` of a reduction whose output was cached
+    (``cache_write``): the leading ones over the reduction's own domain are computed from the
+    accumulator (inlined into the last of them, which is inlined into the write-back); the
+    ones after the first that is not (a broadcast to a larger tensor, as the multiply of a
+    squeeze-and-excitation block: the whole feature map scaled by a per-channel vector)
+    are inlined into the last one, which is returned to be scheduled at the root on its
+    own, so the large part is not computed inside the reduction's (small) tiles."""
+    head = []
+    for info in consumers:
+        if not same_domain(info, extents):
+            break
+        head.append(info)
+    tail = consumers[len(head):]
+    for info in head[:-1]:
+        sch.compute_inline(info.block_rv)
+    if head:
+        sch.reverse_compute_inline(head[-1].block_rv)
+    for info in tail[:-1]:
+        sch.compute_inline(info.block_rv)
+    return tail[-1:]
+
+
 # An elementwise loop of fewer elements than this runs on one core (thread wake-up costs more).
 PARALLEL_MIN_ELEMENTS = 1 << 14
 

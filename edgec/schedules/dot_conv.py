@@ -25,7 +25,8 @@ from tvm.target import Target
 
 from edgec.passes.dot_product_conv import DOT_SCHEDULED
 from edgec.passes.rewrite_log import record
-from edgec.schedules.common import divisor_at_most, extent_of, schedule_injective_block
+from edgec.schedules.common import (divisor_at_most, extent_of, fold_epilogue,
+                                    schedule_injective_block)
 from edgec.schedules.target_info import vector_lanes
 
 ACCUMULATORS = 24
@@ -113,10 +114,8 @@ class DotProductConv(ScheduleRule):
             macs *= extent
 
         writeback = sch.cache_write(block, 0, "local")
-        if consumers:
-            for info in consumers[:-1]:
-                sch.compute_inline(info.block_rv)
-            sch.reverse_compute_inline(consumers[-1].block_rv)
+        epilogue = fold_epilogue(sch, consumers, [extent_of(it.dom) for it in infos[index].iters
+                                                  if it.kind == "S"])
         loop = {name: it.loop_rv for name, it in axes.items() if it is not None}
         outer, inner = [loop[name] for name in ("n", "y") if name in loop], []
         if "x" in loop:
@@ -147,5 +146,7 @@ class DotProductConv(ScheduleRule):
         for info in producers:
             schedule_injective_block(sch, info.block_rv, vector_lanes(target),
                                      parallel_min=2 if macs >= SERIAL_BELOW else 1 << 62)
+        for info in epilogue:  # after a broadcast (squeeze-excitation): sized on its own
+            schedule_injective_block(sch, info.block_rv, vector_lanes(target))
         record(f"{DOT_SCHEDULED} ({isa.name})")
         return sch

@@ -24,8 +24,8 @@ from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
-from edgec.schedules.common import (divisor_at_most, extent_of, schedule_injective_block,
-                                    var_of_index)
+from edgec.schedules.common import (divisor_at_most, extent_of, fold_epilogue,
+                                    schedule_injective_block, var_of_index)
 from edgec.schedules.target_info import vector_lanes
 
 MAX_REGISTER_BLOCK = 8
@@ -85,23 +85,18 @@ class TiledReduction(ScheduleRule):
 
         # Epilogue: elementwise consumers are folded into the last one (compute_inline; a value
         # two of them read is recomputed, which is cheap), and that one is computed from the
-        # accumulator tile (reverse_compute_inline into the write-back). An epilogue that is
-        # not elementwise on the result (a broadcast, as in squeeze-excitation) stays at the root.
+        # accumulator tile (reverse_compute_inline into the write-back). What follows a
+        # broadcast to a larger tensor (squeeze-excitation) is one root-level loop nest.
         writeback = sch.cache_write(block, 0, "local")
-        root_consumers = []
-        if consumers and all(_same_domain(info, spatial) for info in consumers):
-            try:
-                for info in consumers[:-1]:
-                    sch.compute_inline(info.block_rv)
-                sch.reverse_compute_inline(consumers[-1].block_rv)
-            except s_tir.ScheduleError:
-                return None
-        else:
-            root_consumers = consumers
+        try:
+            root_consumers = fold_epilogue(sch, consumers,
+                                           [extent_of(it.dom) for it in spatial])
+        except s_tir.ScheduleError:
+            return None
         packed = _channel_vector_axis(sch.get(block), spatial)
         if packed is not None:
             return _schedule_channel_vectors(sch, block, writeback, main, spatial, packed,
-                                             extents, producers + root_consumers, target)
+                                             extents, producers, root_consumers, target)
         write_region = sch.get(block).writes[0]
         last_var = var_of_index(write_region.region[-1].min)
         vec_axis = next((i for i, it in enumerate(spatial) if it.var.same_as(last_var)), None)
@@ -136,17 +131,18 @@ class TiledReduction(ScheduleRule):
         outer.append(vec_outer)
         _finish_tiles(sch, block, writeback, outer, r_loops,
                       [rb_inner] if rb_inner is not None else [], vec_inner,
-                      math.prod(extents) >= SERIAL_BELOW, producers + root_consumers, lanes,
+                      math.prod(extents) >= SERIAL_BELOW, producers, root_consumers, lanes,
                       unroll_pragma=True)
         return sch
 
 
 def _finish_tiles(sch, block, writeback, outer, r_loops, unrolled, vector, parallel,
-                  root_blocks, lanes, unroll_pragma=False) -> None:
+                  producers, epilogue, lanes, unroll_pragma=False) -> None:
     """The steps both tilings end with: ``outer`` loops fused into the tile loop (parallel
     when ``parallel``), the reduction inside, then ``unrolled`` register-block loops and the
     ``vector`` loop; the accumulator's initialization and the write-back (with the inlined
-    epilogue) vectorized; the root-level injective blocks scheduled. ``unroll_pragma`` asks
+    epilogue) vectorized; the root-level injective blocks scheduled: the ``producers`` on one
+    core when the kernel is, an ``epilogue`` left at the root (a broadcast) by its own size. ``unroll_pragma`` asks
     LLVM to unroll the tile body (the steps' order is the schedule's trace, which the tuning
     database compares, so it stays as it was)."""
     sch.reorder(*outer, *r_loops, *unrolled, vector)
@@ -167,9 +163,11 @@ def _finish_tiles(sch, block, writeback, outer, r_loops, unrolled, vector, paral
     wb_loops = sch.get_loops(writeback)[1:]
     if wb_loops:
         sch.vectorize(wb_loops[-1])
-    for info in root_blocks:
+    for info in producers:
         schedule_injective_block(sch, info.block_rv, lanes,
                                  parallel_min=2 if parallel else 1 << 62)
+    for info in epilogue:
+        schedule_injective_block(sch, info.block_rv, lanes)
 
 
 def _channel_vector_axis(stmt, spatial) -> tuple[int, int] | None:
@@ -200,7 +198,7 @@ CHANNEL_VECTOR_SERIAL_BELOW = 1 << 20
 
 
 def _schedule_channel_vectors(sch, block, writeback, main, spatial, packed, extents,
-                              root_blocks, target):
+                              producers, epilogue, target):
     """Conv2d over packed weights (``PackConvWeights``): SIMD lanes along output channels
     (one weight vector load per tap), a block of output pixels in registers (each input pixel
     broadcast once per tap), the accumulators stored channel-innermost in registers.
@@ -245,7 +243,7 @@ def _schedule_channel_vectors(sch, block, writeback, main, spatial, packed, exte
         else:
             outer.append(loop)
     _finish_tiles(sch, block, writeback, outer, r_loops, inner, o_inner,
-                  math.prod(extents) >= CHANNEL_VECTOR_SERIAL_BELOW, root_blocks,
+                  math.prod(extents) >= CHANNEL_VECTOR_SERIAL_BELOW, producers, epilogue,
                   vector_lanes(target))
     return sch
 
@@ -288,11 +286,3 @@ def _deinterleave_strided_inputs(sch: s_tir.Schedule, block, producers) -> None:
 
 def _split_last(stride: int):
     return lambda *i: (*i[:-1], i[-1] % stride, i[-1] // stride)
-
-
-def _same_domain(info, spatial) -> bool:
-    """An elementwise consumer of the reduction's result: same spatial extents, in order."""
-    extents = [extent_of(it.dom) for it in info.iters]
-    return extents == [extent_of(it.dom) for it in spatial] and info.dom_kind() == \
-        "S" * len(extents)
-

@@ -9,7 +9,8 @@ import pytest
 import tvm
 from tvm import relax
 
-from edgec.passes.dot_product_conv import DOT_PACKED, DotProductConv, pack_dot_weights
+from edgec.passes.dot_product_conv import (DOT_PACKED, DotProductConv, choose_isa,
+                                           pack_dot_weights)
 from edgec.schedules.int8_dot import ISAS
 from tests.passes.conftest import run_module
 
@@ -61,12 +62,27 @@ def test_same_integers_as_the_int32_conv(apply, dtype, isa, shift):
     np.testing.assert_array_equal(run_module(after, x), run_module(before, x))
 
 
-@pytest.mark.parametrize("case", ["nchw", "implicit padding", "groups", "lanes"])
+@pytest.mark.parametrize(("out_channels", "isa", "padded"), [
+    (12, "vnni", 16),   # 4 wasted either way: the wider instruction
+    (4, "vnni8", 8),    # 4 wasted on 8 lanes, 12 on 16
+    (18, "vnni8", 24),
+    (42, "vnni", 48),
+])
+def test_output_channels_padded_to_the_lanes_and_sliced(apply, out_channels, isa, padded):
+    before, x = _conv("int8", 8, out_channels=out_channels)
+    assert choose_isa((ISAS["vnni"], ISAS["vnni8"]), out_channels) is ISAS[isa]
+    after, log = apply(DotProductConv(isas=(ISAS["vnni"], ISAS["vnni8"])), before)
+    assert log == {f"{DOT_PACKED} ({isa})": 1}
+    text = after.script()
+    assert "R.strided_slice" in text and f"T.int64({padded})" in text
+    np.testing.assert_array_equal(run_module(after, x), run_module(before, x))
+
+
+@pytest.mark.parametrize("case", ["nchw", "implicit padding", "groups"])
 def test_no_match_leaves_the_conv(apply, case):
     before, _ = {"nchw": lambda: _conv("int8", 4, layout="NCHW"),
                  "implicit padding": lambda: _conv("int8", 4, padding=(1, 1, 1, 1)),
-                 "groups": lambda: _conv("int8", 4, groups=2),
-                 "lanes": lambda: _conv("int8", 4, out_channels=12)}[case]()
+                 "groups": lambda: _conv("int8", 4, groups=2)}[case]()
     after, log = apply(DotProductConv(isas=(ISAS["vnni"], ISAS["vnni8"])), before)
     assert log == {}
     tvm.ir.assert_structural_equal(after, before)

@@ -143,3 +143,83 @@ def test_int8_requantize_chain_stays_in_the_new_layout(apply):
            if getattr(b.value.op, "name", "") == "relax.nn.pad"][0]
     assert [int(w) for w in pad.attrs.pad_width] == [0, 0, 1, 1, 2, 0, 0, 0]
     assert_same_values(Chain, after, (1, 4, 4, 8))
+
+
+GATE = np.linspace(0.5, 1.5, 8, dtype="float32").reshape(1, 8, 1, 1)
+
+
+def test_shared_transpose_moves_when_every_path_meets_its_inverse(apply):
+    """Squeeze-and-excitation in NCHW between NHWC convs: the feature map is read by a mean
+    and by the multiply; every path ends at the transpose back, so all of them cancel."""
+
+    @I.ir_module
+    class SqueezeExcite:
+        @R.function
+        def main(x: R.Tensor((1, 4, 4, 8), "float32")):
+            with R.dataflow():
+                a = R.permute_dims(x, axes=[0, 3, 1, 2])
+                m = R.mean(a, axis=[2, 3], keepdims=True)
+                g = R.sigmoid(R.multiply(m, R.const(GATE)))
+                b = R.multiply(a, g)
+                c = R.add(a, b)
+                d = R.permute_dims(c, axes=[0, 2, 3, 1])
+                R.output(d)
+            return d
+
+    after, log = apply(SinkTransposes(), SqueezeExcite)
+    assert "permute_dims" not in after.script()
+    assert log["simplify cancelled permute_dims pair"] >= 1
+    assert_same_values(SqueezeExcite, after, (1, 4, 4, 8))
+
+
+def test_resize_and_concat_take_the_layout(apply):
+    """A feature pyramid's nearest upsampling and channel concat run in NHWC."""
+
+    @I.ir_module
+    class Pyramid:
+        @R.function
+        def main(x: R.Tensor((1, 4, 4, 8), "float32"), y: R.Tensor((1, 8, 8, 8), "float32")):
+            with R.dataflow():
+                a = R.permute_dims(x, axes=[0, 3, 1, 2])
+                b = R.permute_dims(y, axes=[0, 3, 1, 2])
+                up = R.image.resize2d(a, R.shape([8, 8]), layout="NCHW",
+                                      method="nearest_neighbor",
+                                      coordinate_transformation_mode="asymmetric",
+                                      rounding_method="floor")
+                c = R.concat((up, b), axis=1)
+                d = R.permute_dims(c, axes=[0, 2, 3, 1])
+                R.output(d)
+            return d
+
+    after, _ = apply(SinkTransposes(), Pyramid)
+    text = after.script()
+    assert "permute_dims" not in text and 'layout="NHWC"' in text and "axis=3" in text
+    rng = np.random.default_rng(0)
+    from tests.passes.conftest import run_module
+
+    arrays = [rng.standard_normal(s).astype("float32") for s in ((1, 4, 4, 8), (1, 8, 8, 8))]
+    np.testing.assert_array_equal(run_module(after, *arrays), run_module(Pyramid, *arrays))
+
+
+def test_depth_to_space_runs_in_the_layout_of_its_input(apply):
+    """The pixel shuffle SplitTransposedConv writes (NCHW) on an NHWC tensor becomes the
+    NHWC shuffle, and the transposes around it cancel."""
+
+    @I.ir_module
+    class Shuffle:
+        @R.function
+        def main(x: R.Tensor((1, 5, 6, 12), "float32")):
+            with R.dataflow():
+                a = R.permute_dims(x, axes=[0, 3, 1, 2])
+                b = R.reshape(a, R.shape([1, 3, 2, 2, 5, 6]))
+                c = R.permute_dims(b, axes=[0, 1, 4, 2, 5, 3])
+                d = R.reshape(c, R.shape([1, 3, 10, 12]))
+                e = R.nn.relu(d)
+                f = R.permute_dims(e, axes=[0, 2, 3, 1])
+                R.output(f)
+            return f
+
+    after, _ = apply(SinkTransposes(), Shuffle)
+    text = after.script()
+    assert text.count("permute_dims") == 1 and "axes=[0, 1, 4, 2, 5, 3]" in text
+    assert_same_values(Shuffle, after, (1, 5, 6, 12))

@@ -34,3 +34,39 @@ def test_epilogue_operand_computed_before_the_reduction_is_inlined():
     lib["main"](*tensors)
     want = args[0] @ args[1] + args[2].astype("float32") * 0.5
     np.testing.assert_allclose(tensors[3].numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_broadcast_epilogue_runs_at_the_root_in_parallel():
+    """Squeeze-and-excitation: a small matvec whose epilogue scales a whole feature map by
+    its per-channel result. The epilogue up to the broadcast is computed from the
+    accumulator; the feature-map part is one root loop nest, parallel by its own size (the
+    matvec is too small to run on two cores), not recomputed inside the matvec's tiles."""
+    import numpy as np
+    import tvm
+    from tvm import te
+
+    from edgec.schedules import choose_schedule
+
+    x = te.placeholder((1, 64), "float32", name="x")
+    w = te.placeholder((64, 96), "float32", name="w")
+    fmap = te.placeholder((1, 80, 80, 96), "float32", name="fmap")
+    k = te.reduce_axis((0, 64), name="k")
+    se = te.compute((1, 96), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k), name="se")
+    gate = te.compute((1, 96), lambda i, j: te.sigmoid(se[i, j]), name="gate")
+    out = te.compute(fmap.shape, lambda n, h, ww, c: fmap[n, h, ww, c] * gate[0, c],
+                     name="scaled")
+    func = te.create_prim_func([x, w, fmap, out])
+    target = tvm.target.Target({"kind": "llvm", "mcpu": "skylake-avx512", "num-cores": 2})
+    with target:
+        choice = choose_schedule(func, target)
+    assert choice.rule == "TiledReduction"
+    script = choice.schedule.mod.script()
+    assert script.count("T.parallel") == 1 and "sigmoid" in script
+    lib = tvm.compile(choice.schedule.mod, target="llvm")
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(s).astype("float32") for s in ((1, 64), (64, 96), (1, 80, 80, 96))]
+    args.append(np.zeros((1, 80, 80, 96), "float32"))
+    tensors = [tvm.runtime.tensor(a) for a in args]
+    lib["main"](*tensors)
+    gate_np = 1 / (1 + np.exp(-(args[0] @ args[1])))
+    np.testing.assert_allclose(tensors[3].numpy(), args[2] * gate_np[0], rtol=1e-5, atol=1e-5)
