@@ -7,7 +7,10 @@ Phases, in order (a progress marker is logged between them):
                 then edgec's: activation recognition,
                 affine folding into convolutions (output side, input side, then output side
                 again to merge the biases the input side made), clean-up; with ``--quantize
-                int8``, calibration into QDQ form and the integer rewrite again.
+                int8``, calibration into QDQ form and the integer rewrite again; with
+                ``--quantize int8-dynamic|int8-weights|int4-weights``, the matmuls' weights
+                quantized (activations quantized per call, or weights dequantized in the
+                kernel).
 2. ``layout``   at -O3, for boards that prefer another data layout (ARM CPUs: NHWC):
                 ConvertLayout, weight transposes folded, transposes sunk until they cancel.
 3. ``lower``    int8 convolutions onto the board's dot-product instruction (VNNI, sdot) with
@@ -47,6 +50,9 @@ class PipelineOptions:
     tuning_records: str = ""    # a MetaSchedule database directory to apply, or ""
     # post-training int8: an ``edgec.quantize.calibrate.Calibrate`` step (it holds the data)
     calibrate: object | None = dataclasses.field(default=None, compare=False)
+    # dynamic / weight-only quantization of matmuls: an ``edgec.quantize.options.
+    # MatmulQuantization`` (its ``pass_name`` and ``as_pass``)
+    matmul_quantization: object | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +188,12 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         entries += [
             _entry("Calibrate", options.calibrate.as_pass, "graph", required=True),
             _entry("QDQToInteger", _qdq_to_integer, "graph", 1),
+            _entry("DeadCodeElimination", t.DeadCodeElimination, "graph", 1),
+        ]
+    if options.matmul_quantization is not None:
+        quantization = options.matmul_quantization
+        entries += [
+            _entry(quantization.pass_name, quantization.as_pass, "graph", required=True),
             _entry("DeadCodeElimination", t.DeadCodeElimination, "graph", 1),
         ]
     # -- layout ------------------------------------------------------------------------------

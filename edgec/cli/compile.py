@@ -29,9 +29,15 @@ def add_parser(sub) -> None:
     logs.add_argument("--no-tuning-logs", action="store_true",
                       help="use default schedules only, even where records exist")
     q = p.add_argument_group("post-training quantization")
-    q.add_argument("--quantize", choices=["int8"], default=None,
-                   help="quantize a float model to int8 (needs --calibration); an already "
-                        "quantized QDQ/QOperator model runs on int8 kernels without it")
+    q.add_argument("--quantize", choices=["int8", "int8-dynamic", "int8-weights",
+                                          "int4-weights"], default=None,
+                   help="int8: quantize a float model to int8 (needs --calibration); an "
+                        "already quantized QDQ/QOperator model runs on int8 kernels without "
+                        "it. int8-dynamic: matmuls on int8, activations quantized on every "
+                        "call; int8-weights / int4-weights: matmul weights stored in 8 / 4 "
+                        "bits, activations float (neither needs calibration data)")
+    q.add_argument("--group-size", type=int, default=32, metavar="ROWS",
+                   help="int4-weights: weight rows per scale (default: 32)")
     q.add_argument("--calibration", metavar="NPZ|DIR",
                    help="calibration inputs: an .npz with one array per model input, samples "
                         "stacked along the batch axis, or a folder of .npz files")
@@ -70,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                              quantize=args.quantize, calibration=args.calibration,
                              calibration_method=args.calibration_method,
                              per_channel=not args.per_tensor, evaluation=args.evaluation,
-                             labels=args.labels, accuracy_budget=args.accuracy_budget)
+                             labels=args.labels, accuracy_budget=args.accuracy_budget,
+                             group_size=args.group_size)
     artifact.save(output)
     report = artifact.report
     for line in report.lines():

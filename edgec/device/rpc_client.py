@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ from edgec.runtime.inputs import Inputs, normalize_inputs
 from edgec.runtime.timing import LatencyStats
 
 logger = logging.getLogger(__name__)
+
+# seconds a tracker is given to list a key: a server registers a moment after it listens
+REGISTRATION_WAIT = 5.0
 
 
 def parse_host_port(text: str, what: str) -> tuple[str, int]:
@@ -50,6 +54,11 @@ def connect(url: str | None = None, tracker: str | None = None, key: str | None 
             # A device that died without telling the tracker stays listed; never wait forever.
             client._sock.settimeout(timeout)
             keys = _tracker_keys(client.summary())
+            # a server that has just started registers a moment after it listens: wait for it
+            deadline = time.monotonic() + REGISTRATION_WAIT
+            while key not in keys and time.monotonic() < deadline:
+                time.sleep(0.2)
+                keys = _tracker_keys(client.summary())
             if key not in keys:
                 known = ", ".join(sorted(keys)) or "none"
                 raise DeviceError(f"no device is registered with the RPC tracker at {host}:{port} "

@@ -52,6 +52,7 @@ def compile(  # noqa: A001 - the public name users expect
     evaluation=None,
     labels=None,
     accuracy_budget: str | float | None = None,
+    group_size: int = 32,
 ) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for ``target``.
 
@@ -66,6 +67,10 @@ def compile(  # noqa: A001 - the public name users expect
     ranges, by ``calibration_method`` (minmax, percentile, entropy); weights are per output
     channel unless ``per_channel`` is False. An already quantized (QDQ / QOperator) model
     needs none of this: its int8 operators run on integer kernels as they are.
+    ``quantize="int8-dynamic"`` (int8 matmuls, activations quantized on every call),
+    ``"int8-weights"`` or ``"int4-weights"`` (weights stored in 8 / 4 bits, ``group_size``
+    rows per int4 scale, dequantized in the kernel) quantize the matrix multiplications with
+    constant weights and need no calibration data.
     ``evaluation`` (same formats) measures int8 against float: top-1 with ``labels`` (one class
     index per sample, array or ``.npy``), else the output's error; ``accuracy_budget``
     (``"1%"``) keeps the most sensitive layers in float until the loss is within it.
@@ -77,7 +82,9 @@ def compile(  # noqa: A001 - the public name users expect
     shapes = shape_map(input_shapes)
     import edgec.passes.ops  # noqa: F401  (registers edgec's operators before import)
 
-    quantize_options = _quantize_options(quantize, calibration, calibration_method, per_channel)
+    matmul_quantization = _matmul_quantization(quantize, calibration, group_size, per_channel)
+    quantize_options = None if matmul_quantization is not None else \
+        _quantize_options(quantize, calibration, calibration_method, per_channel)
     budget = _check_evaluation(quantize_options, evaluation, labels, accuracy_budget)
     imported = import_onnx(model, shapes)
     calibrate = None
@@ -107,7 +114,8 @@ def compile(  # noqa: A001 - the public name users expect
         disabled_passes=frozenset(set(board.pipeline.disabled_passes) | set(disabled_passes)),
         layout=_layout(board, resolved, imported, calibrate),
         fuse_max_depth=board.pipeline.fuse_max_depth,
-        tuning_records=str(records) if records else "", calibrate=calibrate)
+        tuning_records=str(records) if records else "", calibrate=calibrate,
+        matmul_quantization=matmul_quantization)
     entries = build_pipeline(options)
     tvm_target = resolved.tvm_target()
     before = baseline(imported.mod, tvm_target)
@@ -131,7 +139,8 @@ def compile(  # noqa: A001 - the public name users expect
         seconds={"import": t_import - start, "pipeline": t_pipeline - t_import,
                  "codegen": t_codegen - t_pipeline, "total": t_codegen - start},
         library_bytes=len(library))
-    report.quantization = _quantization_entry(calibrate, rewrites, instructions)
+    report.quantization = _quantization_entry(calibrate, rewrites, instructions,
+                                              matmul_quantization)
     manifest = Manifest(
         model={"name": imported.name, "sha256": imported.sha256, "producer": imported.producer,
                "opset": imported.opset.final, "source_opset": imported.opset.original},
@@ -163,8 +172,8 @@ def _check_evaluation(quantize_options, evaluation, labels, budget) -> float | N
                                   "--eval eval.npz (inputs like --calibration)")
         return None
     if quantize_options is None:
-        raise OptionError("--eval measures a quantized model against its float version: add "
-                          "--quantize int8 --calibration ...")
+        raise OptionError("--eval measures a model quantized with calibration data against "
+                          "its float version: use --quantize int8 --calibration ...")
     return parse_budget(budget)
 
 
@@ -184,6 +193,20 @@ def _layout(board, resolved, imported, calibrate) -> str:
     return layout
 
 
+def _matmul_quantization(quantize, calibration, group_size: int, per_channel: bool):
+    """The dynamic / weight-only modes (no calibration data), or None for the others."""
+    from edgec.quantize.options import MATMUL_MODES, MatmulQuantization
+
+    mode = str(quantize).lower() if quantize is not None else None
+    if mode not in MATMUL_MODES:
+        return None
+    if calibration is not None:
+        raise OptionError(f"--quantize {mode} quantizes activations on every call (or not at "
+                          "all) and takes no calibration data; drop --calibration, or use "
+                          "--quantize int8 for calibrated static int8")
+    return MatmulQuantization(mode=mode, group_size=int(group_size), per_channel=per_channel)
+
+
 def _quantize_options(quantize, calibration, method: str, per_channel: bool):
     if quantize is None:
         if calibration is not None:
@@ -191,7 +214,10 @@ def _quantize_options(quantize, calibration, method: str, per_channel: bool):
                               "--quantize int8 or drop the calibration data")
         return None
     if str(quantize).lower() != "int8":
-        raise OptionError(f"--quantize {quantize}: edgec quantizes to int8; use --quantize int8")
+        from edgec.quantize.options import MODES
+
+        raise OptionError(f"--quantize {quantize}: not a quantization edgec knows; use one of "
+                          f"{', '.join(MODES)}")
     if calibration is None:
         raise OptionError("--quantize int8 needs calibration data (--calibration calib.npz, "
                           "or a folder of .npz files): a few hundred representative inputs")
@@ -201,18 +227,25 @@ def _quantize_options(quantize, calibration, method: str, per_channel: bool):
 
 
 def _quantization_entry(calibrate, rewrites: Mapping[str, int],
-                        instructions: dict | None = None) -> dict | None:
-    """How the model was quantized, its int8 kernels and what stayed float (and why)."""
+                        instructions: dict | None = None,
+                        matmul_quantization=None) -> dict | None:
+    """How the model was quantized, its integer kernels (``int8 conv2d``, ``int4 matmul
+    (weight-only ...)``: by kind) and what stayed float (and why)."""
     from edgec.passes.qdq_to_integer import INT8_KERNEL, KEPT_IN_FLOAT
 
     kernels = {k.removeprefix(INT8_KERNEL): v for k, v in rewrites.items()
                if k.startswith(INT8_KERNEL)}
+    kernels.update({k: v for k, v in rewrites.items() if k.startswith("int4 ")})
     prefix = KEPT_IN_FLOAT + " ("
     fallbacks = {k[len(prefix):-1]: v for k, v in rewrites.items() if k.startswith(prefix)}
-    if calibrate is None and not kernels and not fallbacks:
+    if calibrate is None and matmul_quantization is None and not kernels and not fallbacks:
         return None
-    entry = calibrate.summary.to_json() if calibrate is not None and calibrate.summary \
-        else {"source": "model"}
+    if matmul_quantization is not None:
+        entry = matmul_quantization.summary()
+    elif calibrate is not None and calibrate.summary:
+        entry = calibrate.summary.to_json()
+    else:
+        entry = {"source": "model"}
     budget_kept = ((entry.get("evaluation") or {}).get("kept_float") or [])
     if budget_kept:
         fallbacks["accuracy budget"] = len(budget_kept)

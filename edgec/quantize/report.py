@@ -13,12 +13,19 @@ def summary_line(entry: dict | None) -> str | None:
         return None
     kernels = sum(entry.get("int8_kernels", {}).values())
     fallbacks = sum(entry.get("float_fallbacks", {}).values())
-    if entry.get("source") == "calibrated":
+    source = entry.get("source")
+    if source == "calibrated":
         how = (f"calibrated ({entry['method']}, {entry['samples']} samples, weights "
                f"{'per channel' if entry['per_channel'] else 'per tensor'})")
+    elif source == "int8-dynamic":
+        how = ("dynamic: activations quantized on every call, weights "
+               f"{'per channel' if entry.get('per_channel', True) else 'per tensor'}")
+    elif source in ("int8-weights", "int4-weights"):
+        groups = f", groups of {entry['group_size']}" if entry.get("group_size") else ""
+        how = f"weight-only int{entry.get('bits', 8)}{groups}, activations float"
     else:
         how = "quantized model"
-    text = f"int8       {kernels} int8 kernels, {fallbacks} kept in float; {how}"
+    text = f"int8       {kernels} integer kernels, {fallbacks} kept in float; {how}"
     dot = entry.get("instructions")
     if dot:
         found = dot.get("found")

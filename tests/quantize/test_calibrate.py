@@ -136,7 +136,7 @@ def test_manifest_and_quantize_report(float_cnn, ort_quantized, tmp_path):
     result = run_cli("compile", float_cnn, "--quantize", "int8", "--calibration", calib,
                      "--calibration-method", "percentile", "-o", out)
     assert result.returncode == 0, result.stderr
-    assert "int8       4 int8 kernels, 0 kept in float; calibrated (percentile" in result.stdout
+    assert "int8       4 integer kernels, 0 kept in float; calibrated (percentile" in result.stdout
     entry = edgec.load(out).manifest.pipeline["quantization"]
     assert entry["method"] == "percentile" and entry["samples"] == 16
     assert [layer["op"] for layer in entry["layers"]] == ["conv2d"] * 3 + ["matmul"]
@@ -148,7 +148,7 @@ def test_manifest_and_quantize_report(float_cnn, ort_quantized, tmp_path):
     qdq = tmp_path / "qdq.edgec.tar"
     edgec.compile(ort_quantized("qdq", "int8"), "host", tuning_logs=False).save(qdq)
     report = run_cli("quantize-report", qdq)
-    assert "4 int8 kernels, 0 kept in float; quantized model" in report.stdout
+    assert "4 integer kernels, 0 kept in float; quantized model" in report.stdout
 
     fp32 = tmp_path / "fp32.edgec.tar"
     edgec.compile(float_cnn, "host", tuning_logs=False).save(fp32)

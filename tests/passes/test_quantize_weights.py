@@ -1,0 +1,82 @@
+"""QuantizeWeights: weight-only int8 / int4 matmuls give the float matmul of the weights they
+store (exactly, up to float rounding), and their packing round-trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tvm
+from tvm import relax
+
+from edgec.passes.quantize_weights import (KERNEL, QuantizeWeights, dequantize_int4,
+                                           quantize_int4, quantize_int8)
+from tests.passes.conftest import run_module
+
+RNG = np.random.default_rng(5)
+
+
+def _matmul(weight: np.ndarray, lead=(3, 5), const_weight: bool = True) -> tvm.IRModule:
+    x = relax.Var("x", relax.TensorType((*lead, weight.shape[0]), "float32"))
+    params = [x]
+    if const_weight:
+        w = relax.const(weight, "float32")
+    else:
+        w = relax.Var("w", relax.TensorType(weight.shape, "float32"))
+        params.append(w)
+    bb = relax.BlockBuilder()
+    with bb.function("main", params):
+        with bb.dataflow():
+            out = bb.emit_output(relax.op.matmul(x, w))
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+def test_int4_packing_round_trips():
+    weight = RNG.standard_normal((37, 6)).astype(np.float32)  # odd rows, a partial group
+    packed, scale = quantize_int4(weight, group=8)
+    assert packed.shape == (19, 6) and packed.dtype == np.uint8 and scale.shape == (5, 6)
+    restored = dequantize_int4(packed, scale, rows=37, group=8)
+    # the rounding error of each weight is at most half its group's step
+    step = np.repeat(scale, 8, axis=0)[:37]
+    assert np.all(np.abs(restored - weight) <= step / 2 + 1e-6)
+    # each group's largest magnitude is exact (it defines the scale)
+    for g in range(5):
+        rows = slice(8 * g, min(8 * g + 8, 37))
+        top = np.abs(weight[rows]).argmax(axis=0)
+        np.testing.assert_allclose(restored[rows][top, range(6)], weight[rows][top, range(6)],
+                                   rtol=1e-6)
+
+
+@pytest.mark.parametrize(("bits", "rows"), [(8, 64), (4, 64), (4, 50)])
+def test_kernel_computes_the_stored_weights_matmul(apply, bits, rows):
+    weight = RNG.standard_normal((rows, 24)).astype(np.float32)
+    before = _matmul(weight)
+    after, log = apply(QuantizeWeights(bits=bits, group=16), before)
+    groups = ", groups of 16" if bits == 4 else ""
+    assert log == {KERNEL.format(bits=f"int{bits}", groups=groups): 1}
+    assert "R.matmul" not in after.script()
+    x = RNG.standard_normal((3, 5, rows)).astype(np.float32)
+    if bits == 8:
+        q, scale = quantize_int8(weight)
+        stored = q.astype(np.float32) * scale
+    else:
+        stored = dequantize_int4(*quantize_int4(weight, 16), rows=rows, group=16)
+    np.testing.assert_allclose(run_module(after, x), x @ stored, rtol=1e-4, atol=1e-4)
+    # and the weights' rounding is all that separates it from the float matmul
+    error = np.abs(run_module(after, x) - run_module(before, x)).max()
+    assert error < (0.05 if bits == 8 else 0.6) * np.abs(x @ weight).max()
+
+
+def test_non_constant_weights_are_left_alone(apply):
+    before = _matmul(np.ones((8, 4), np.float32), const_weight=False)
+    after, log = apply(QuantizeWeights(bits=8), before)
+    assert log == {}
+    tvm.ir.assert_structural_equal(after, before)
+
+
+def test_idempotent(apply):
+    before = _matmul(RNG.standard_normal((16, 8)).astype(np.float32))
+    once, _ = apply(QuantizeWeights(bits=4, group=8), before)
+    twice, log = apply(QuantizeWeights(bits=4, group=8), once)
+    assert log == {}
+    tvm.ir.assert_structural_equal(twice, once)
