@@ -14,8 +14,10 @@ wrong for an input:
 
 This is the graph ONNX Runtime's ``quantize_dynamic`` writes (DynamicQuantizeLinear ->
 MatMulInteger -> Cast -> Mul by ``s_x * s_w``), operation for operation, so the two agree to
-the last bit where the arithmetic is the same. The matmul is an integer kernel (uint8 x int8
--> int32); the quantization of ``x`` costs two reductions and one elementwise pass.
+the last bit where the arithmetic is the same. The integer matmul (uint8 x int8 -> int32) is
+written as a 1x1 NHWC convolution over the rows of ``x``, which DotProductConv then puts on
+the board's dot-product instruction (VNNI takes uint8 activations as they are); the
+quantization of ``x`` costs two reductions and one elementwise pass.
 
 Matches ``matmul(x, W)`` with ``x`` float32 (rank >= 2) and ``W`` a constant float32
 ``[K, N]``. Runs at the end of the graph phase (``--quantize int8-dynamic``); a no-op on
@@ -84,12 +86,27 @@ class _Rewriter(PyExprMutator):
         z_x = bb.normalize(round_even(op.clip(op.negative(op.divide(lo, s_x)), 0.0, 255.0)))
         x_q = op.astype(op.clip(op.add(round_even(op.divide(x, s_x)), z_x), 0.0, 255.0),
                         "uint8")
-        acc = op.matmul(bb.normalize(x_q), make_constant(w_q, "int8"), out_dtype="int32")
+        acc = self._integer_matmul(bb.normalize(x_q), w_q, static_shape(x))
         acc = op.subtract(acc, op.multiply(op.astype(z_x, "int32"),
                                            make_constant(column_sums, "int32")))
         scale = op.multiply(s_x, make_constant(w_scale, "float32"))
         self.count += 1
         return op.multiply(op.astype(acc, "float32"), scale)
+
+
+    def _integer_matmul(self, x_q: relax.Expr, w_q: np.ndarray, shape: list[int]) -> relax.Expr:
+        """``matmul(x_q, W_q)`` in int32, written as the 1x1 NHWC convolution it is (the
+        rows of ``x_q`` as pixels), so that DotProductConv puts it on the board's dot-product
+        instruction like any int8 convolution (the int32 kernel where there is none)."""
+        op = relax.op
+        *lead, depth = shape
+        rows = int(np.prod(lead))
+        columns = w_q.shape[1]
+        pixels = op.reshape(x_q, [1, 1, rows, depth])
+        weights = make_constant(np.ascontiguousarray(w_q.T).reshape(columns, 1, 1, depth), "int8")
+        acc = op.nn.conv2d(pixels, weights, data_layout="NHWC", kernel_layout="OHWI",
+                           out_layout="NHWC", out_dtype="int32")
+        return op.reshape(acc, [*lead, columns])
 
 
 @tvm.transform.module_pass(opt_level=0, name="QuantizeDynamic")

@@ -9,13 +9,15 @@ in registers; activations stay float32, so no calibration data is needed:
         y[.., n] = s[n] * sum_k x[.., k] * Q[k, n]
 
     int4 (one scale per group of G rows of each column, symmetric, two values per byte):
-        s[g, n] = max_{k in g} |W[k, n]| / 7,   Q[k, n] = clip(round(W / s[k // G, n]), -8, 7)
+        s[g, n] = r max_{k in g} |W[k, n]| / 7,  Q[k, n] = clip(round(W / s[k // G, n]), -8, 7)
+        (r in 0.7..1 chosen per group for the least squared error: clipping the largest
+        weights a little rounds the rest finer)
         P[k // 2, n] = (Q[2j, n] + 8) | (Q[2j + 1, n] + 8) << 4
         y[.., n] = sum_k x[.., k] * (((P[k // 2, n] >> 4 (k % 2)) & 15) - 8) * s[k // G, n]
 
 The weights take 4x (int8) or about 6.4x (int4 with G = 32, scales included) less memory than
 float32, and a kernel that streams its weights (batch-1 GEMV) reads that much less. The error
-is the weights' rounding only: at most s/2 per weight.
+is the weights' rounding only (at most s/2 per weight, but for the few int4 weights clipped).
 
 Matches ``matmul(x, W)`` with ``x`` float32 of rank >= 2 and ``W`` a constant float32
 ``[K, N]`` (ONNX MatMul and Gemm after constant folding: a transposed Gemm weight is a folded
@@ -35,6 +37,7 @@ from edgec.passes.bindings import constant_array, make_constant, static_shape
 from edgec.passes.rewrite_log import record
 
 PRIMFUNC_NAME = "matmul_weights"
+CLIP_RATIOS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7)  # int4: candidate scales, x max|W| / 7
 # rewrite-log keys (the compile report's quantization line): "<int8|int4> matmul (...)"
 KERNEL = "{bits} matmul (weight-only{groups})"
 
@@ -55,7 +58,17 @@ def quantize_int4(weight: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarra
     padded[:rows] = weight
     blocks = padded.reshape(groups, group, cols)
     top = np.abs(blocks).max(axis=1)
-    scale = np.where(top > 0, top / 7.0, 1.0).astype(np.float32)
+    # 16 levels are few: a scale below max|W| / 7 clips the largest weights a little and
+    # rounds all the others finer. Each group takes the clip ratio with the least squared error.
+    best_error = np.full(top.shape, np.inf, np.float32)
+    scale = np.ones(top.shape, np.float32)
+    for ratio in CLIP_RATIOS:
+        trial = np.where(top > 0, top * ratio / 7.0, 1.0).astype(np.float32)
+        q = np.clip(np.rint(blocks / trial[:, None, :]), -8, 7)
+        error = ((q * trial[:, None, :] - blocks) ** 2).sum(axis=1)
+        better = error < best_error
+        best_error = np.where(better, error, best_error)
+        scale = np.where(better, trial, scale)
     values = np.clip(np.rint(blocks / scale[:, None, :]), -8, 7).astype(np.int16)
     values = values.reshape(groups * group, cols)[:rows] + 8
     if rows % 2:

@@ -4,6 +4,7 @@ device can run it, upload, run, bring the outputs back."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import socket
@@ -36,6 +37,13 @@ class RemoteDevice:
     session: object            # tvm.rpc.RPCSession
     label: str
     info: dict | None          # from edgec.device_check, None for a server that is not edgec's
+
+    def close(self) -> None:
+        """End the session now. A TVM RPC server serves one session at a time: until the
+        session's last handle is freed, the next client waits (forever, without a timeout).
+        Handles to remote modules and tensors can sit in reference cycles, so collect them."""
+        self.session = None
+        gc.collect()
 
 
 def connect(url: str | None = None, tracker: str | None = None, key: str | None = None,

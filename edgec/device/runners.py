@@ -69,7 +69,10 @@ def run_on(spec: DeviceSpec, artifact: Artifact, inputs: Inputs, repeat: int = 1
     device = rpc_client.connect(url=spec.address if spec.kind == "rpc" else None,
                                 tracker=spec.address if spec.kind == "tracker" else None,
                                 key=spec.key)
-    outputs, latency = rpc_client.run_remote(device, artifact, inputs, repeat)
+    try:
+        outputs, latency = rpc_client.run_remote(device, artifact, inputs, repeat)
+    finally:
+        device.close()
     info = device.info or {}
     where = device.label + (f" ({info['arch']}" + (", emulated" if info.get("emulated") else "")
                             + ")" if info else "")

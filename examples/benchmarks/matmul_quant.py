@@ -89,11 +89,12 @@ def main() -> None:
         for engine in t.blocks:
             name = engine.removeprefix("edgec ")
             size = r["sizes"].get(name)
+            size_text = f"{size / 2**20:.2f} MiB" if size else "-"
+            error = r["errors"].get(name) if engine.startswith("edgec") else None
+            error_text = f"{100 * error:.2f}%" if error is not None else "-"
             print(f"| {r['tokens']} | {engine} | {t.median_ms(engine):.3f} | "
                   f"{t.ratio(engine, 'edgec fp32').describe()} | "
-                  f"{t.ratio(engine, 'ort dynamic').describe()} | "
-                  f"{f'{size / 2**20:.2f} MiB' if size else '-'} | "
-                  f"{f'{100 * r['errors'][name]:.2f}%' if name in r['errors'] else '-'} |")
+                  f"{t.ratio(engine, 'ort dynamic').describe()} | {size_text} | {error_text} |")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def test_same_numbers_as_the_onnx_definition(apply, per_channel, shift):
     after, log = apply(QuantizeDynamic(per_channel=per_channel), before)
     assert log == {KERNEL: 1}
     text = after.script()
-    assert '"uint8"' in text and 'out_dtype="int32"' in text
+    assert '"uint8"' in text and 'out_dtype="int32"' in text and "R.nn.conv2d" in text
     x = (RNG.standard_normal((7, 48)) + shift).astype(np.float32)
     got = run_module(after, x)
     np.testing.assert_allclose(got, reference(x, weight, per_channel), rtol=1e-6, atol=1e-6)
