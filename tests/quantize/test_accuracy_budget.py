@@ -92,7 +92,7 @@ def test_search_takes_the_fewest_layers():
     ({"labels": "x.npy"}, OptionError, "--labels needs evaluation data"),
     ({"accuracy_budget": "1%"}, OptionError, "--accuracy-budget needs evaluation data"),
     ({"evaluation": "e.npz", "quantize": None, "calibration": None}, OptionError,
-     "--eval measures a quantized model"),
+     "--eval measures a model quantized with calibration data"),
 ])
 def test_option_mistakes(float_cnn, kwargs, error, match):
     args = {"quantize": "int8", "calibration": "c.npz", **kwargs}
