@@ -42,6 +42,24 @@ DOT_PACKED = "conv2d weights packed for dot products"
 DOT_SCHEDULED = "dot-product kernel"
 
 
+def matmul_as_conv(x_q: relax.Expr, w_q: np.ndarray) -> relax.Expr:
+    """``matmul(x_q, W_q)`` accumulating in int32 (``x_q`` int8/uint8 with a static shape
+    ``[..., K]``, ``W_q`` a constant int8 ``[K, N]``), written as the 1x1 NHWC convolution it
+    is, the rows of ``x_q`` as pixels: this pass then puts it on the board's dot-product
+    instruction like any int8 convolution (where there is none, the int32 conv kernel runs).
+    Falls back to ``matmul`` when the shape is not static."""
+    shape = static_shape(x_q)
+    if shape is None or len(shape) < 2:
+        return relax.op.matmul(x_q, make_constant(w_q, "int8"), out_dtype="int32")
+    *lead, depth = shape
+    columns = w_q.shape[1]
+    pixels = relax.op.reshape(x_q, [1, 1, int(np.prod(lead)), depth])
+    weights = make_constant(np.ascontiguousarray(w_q.T).reshape(columns, 1, 1, depth), "int8")
+    acc = relax.op.nn.conv2d(pixels, weights, data_layout="NHWC", kernel_layout="OHWI",
+                             out_layout="NHWC", out_dtype="int32")
+    return relax.op.reshape(acc, [*lead, columns])
+
+
 def dot_conv2d_compute(x: te.Tensor, wp: te.Tensor, strides, dilation, out_shape,
                        isa: str) -> te.Tensor:
     """NHWC ``conv2d`` over packed weights ``wp[co // L, kh, kw, ci // 4, co % L, ci % 4]``."""

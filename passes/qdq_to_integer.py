@@ -21,7 +21,9 @@ multiplied by M, rounded ties-to-even), which is ONNX Runtime's arithmetic, and 
 becomes the clip bounds lo_q/hi_q, so a ReLU costs nothing. The chain is elementwise after the
 convolution: fusion puts it in the kernel's epilogue, and the result stays int8 for the next
 layer. A convolution whose output is not quantized again (a float boundary) ends with
-``astype(acc, float32) * s_x s_w[o]`` followed by the float bias.
+``astype(acc, float32) * s_x s_w[o]`` followed by the float bias. A matmul's integer product
+is written as the 1x1 NHWC convolution over its rows that it is (``matmul_as_conv``), so the
+lower phase puts it on the board's dot-product instruction like the convolutions.
 
 Weights whose zero point is not 0 are shifted into int8 when ``W_q - z_w`` fits (uint8 weights
 with z_w = 128 do); otherwise, and for per-channel activations, the operator stays in float and
@@ -39,6 +41,7 @@ from tvm import relax
 from tvm.relax.dpl import is_op, rewrite_call, wildcard
 
 from edgec.passes.bindings import Bindings, channel_vector, constant_array, ints, make_constant
+from edgec.passes.dot_product_conv import matmul_as_conv
 from edgec.passes.ops import round_even, scalar_argument
 from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
@@ -292,8 +295,8 @@ class _Rewriter:
             acc = relax.op.nn.conv2d(data, w_const, strides=ints(attrs.strides), padding=0,
                                      dilation=ints(attrs.dilation), groups=int(attrs.groups),
                                      out_dtype="int32")
-        else:
-            acc = relax.op.matmul(x.data, w_const, out_dtype="int32")
+        else:  # as a 1x1 conv over the rows, for DotProductConv (module docstring)
+            acc = matmul_as_conv(x.data, weight.values)
         if np.any(offset):
             acc = relax.op.add(acc, _channel_const(offset, channel_axis, rank, "int32"))
         return acc, combined, channel_axis, rank

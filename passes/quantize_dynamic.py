@@ -32,6 +32,7 @@ from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from edgec.passes.bindings import constant_array, make_constant, static_shape
+from edgec.passes.dot_product_conv import matmul_as_conv
 from edgec.passes.ops import round_even
 from edgec.passes.rewrite_log import record
 
@@ -86,27 +87,12 @@ class _Rewriter(PyExprMutator):
         z_x = bb.normalize(round_even(op.clip(op.negative(op.divide(lo, s_x)), 0.0, 255.0)))
         x_q = op.astype(op.clip(op.add(round_even(op.divide(x, s_x)), z_x), 0.0, 255.0),
                         "uint8")
-        acc = self._integer_matmul(bb.normalize(x_q), w_q, static_shape(x))
+        acc = matmul_as_conv(bb.normalize(x_q), w_q)
         acc = op.subtract(acc, op.multiply(op.astype(z_x, "int32"),
                                            make_constant(column_sums, "int32")))
         scale = op.multiply(s_x, make_constant(w_scale, "float32"))
         self.count += 1
         return op.multiply(op.astype(acc, "float32"), scale)
-
-
-    def _integer_matmul(self, x_q: relax.Expr, w_q: np.ndarray, shape: list[int]) -> relax.Expr:
-        """``matmul(x_q, W_q)`` in int32, written as the 1x1 NHWC convolution it is (the
-        rows of ``x_q`` as pixels), so that DotProductConv puts it on the board's dot-product
-        instruction like any int8 convolution (the int32 kernel where there is none)."""
-        op = relax.op
-        *lead, depth = shape
-        rows = int(np.prod(lead))
-        columns = w_q.shape[1]
-        pixels = op.reshape(x_q, [1, 1, rows, depth])
-        weights = make_constant(np.ascontiguousarray(w_q.T).reshape(columns, 1, 1, depth), "int8")
-        acc = op.nn.conv2d(pixels, weights, data_layout="NHWC", kernel_layout="OHWI",
-                           out_layout="NHWC", out_dtype="int32")
-        return op.reshape(acc, [*lead, columns])
 
 
 @tvm.transform.module_pass(opt_level=0, name="QuantizeDynamic")
