@@ -103,3 +103,17 @@ def static_shape(expr: relax.Expr) -> list[int] | None:
         return ints(shape.values)
     except TypeError:
         return None
+
+
+def constant_matmul_weight(call) -> np.ndarray | None:
+    """``W`` of ``matmul(x, W)`` with ``x`` float32 of rank >= 2 and a static shape and ``W`` a
+    constant float32 ``[K, N]`` (ONNX MatMul and Gemm once constants are folded), else None."""
+    if not isinstance(call.op, tvm.ir.Op) or call.op.name != "relax.matmul":
+        return None
+    x, weight = call.args
+    w = constant_array(weight)
+    shape = static_shape(x)
+    if (w is None or w.ndim != 2 or w.dtype != np.float32 or shape is None or len(shape) < 2
+            or str(x.ty.dtype) != "float32" or str(call.ty.dtype) != "float32"):
+        return None
+    return w

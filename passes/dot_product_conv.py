@@ -32,6 +32,7 @@ from tvm import relax, te
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from edgec.passes.bindings import constant_array, ints, make_constant, static_shape
+from edgec.passes.rewrite_driver import mutate_functions
 from edgec.passes.rewrite_log import record
 
 PRIMFUNC_NAME = "conv2d_dot"
@@ -134,6 +135,10 @@ class _Rewriter(PyExprMutator):
         self.isas = isas
         self.counts: dict[str, int] = {}
 
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
     def visit_call_(self, call: relax.Call) -> relax.Expr:  # noqa: N802 - TVM's visitor name
         call = super().visit_call_(call)
         weights = _weights(call)
@@ -182,11 +187,7 @@ class DotProductConv:
         if not isas:
             return mod
         rewriter = _Rewriter(mod, isas)
-        for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function):
-                rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
-        if not rewriter.counts:
-            return mod
+        out = mutate_functions(mod, rewriter)
         for name, count in rewriter.counts.items():
             record(f"{DOT_PACKED} ({name})", count)
-        return rewriter.builder_.get()
+        return out

@@ -29,6 +29,7 @@ from tvm import relax, te
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from edgec.passes.bindings import constant_array, ints, make_constant, static_shape
+from edgec.passes.rewrite_driver import mutate_functions
 from edgec.passes.rewrite_log import record
 
 PRIMFUNC_NAME = "depthwise_conv2d_f32"
@@ -105,10 +106,7 @@ class FloatExactDepthwise:
         if target is not None and target.kind.name != "llvm":
             return mod
         rewriter = _Rewriter(mod)
-        for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function):
-                rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
-        if not rewriter.count:
-            return mod
-        record(REWRITTEN, rewriter.count)
-        return rewriter.builder_.get()
+        out = mutate_functions(mod, rewriter)
+        if rewriter.count:
+            record(REWRITTEN, rewriter.count)
+        return out

@@ -31,9 +31,10 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from edgec.passes.bindings import constant_array, make_constant, static_shape
+from edgec.passes.bindings import constant_matmul_weight, make_constant
 from edgec.passes.dot_product_conv import matmul_as_conv
 from edgec.passes.ops import round_even
+from edgec.passes.rewrite_driver import mutate_functions
 from edgec.passes.rewrite_log import record
 
 KERNEL = "int8 matmul (dynamic activations)"
@@ -43,18 +44,6 @@ def weight_scales(weight: np.ndarray, per_channel: bool) -> np.ndarray:
     """Symmetric int8 scales of ``W[K, N]``: ``max|W| / 127`` per column, or one."""
     top = np.abs(weight).max(axis=0) if per_channel else np.abs(weight).max(keepdims=True)
     return np.where(top > 0, top / np.float32(127.0), np.float32(1.0)).astype(np.float32)
-
-
-def _weights(call: relax.Call) -> np.ndarray | None:
-    if not isinstance(call.op, tvm.ir.Op) or call.op.name != "relax.matmul":
-        return None
-    x, weight = call.args
-    w = constant_array(weight)
-    shape = static_shape(x)
-    if (w is None or w.ndim != 2 or w.dtype != np.float32 or shape is None or len(shape) < 2
-            or str(x.ty.dtype) != "float32" or str(call.ty.dtype) != "float32"):
-        return None
-    return w
 
 
 def _f32(value: float) -> relax.Constant:
@@ -70,7 +59,7 @@ class _Rewriter(PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:  # noqa: N802 - TVM's visitor name
         call = super().visit_call_(call)
-        weights = _weights(call)
+        weights = constant_matmul_weight(call)
         if weights is None:
             return call
         bb, op = self.builder_, relax.op
@@ -104,10 +93,7 @@ class QuantizeDynamic:
 
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         rewriter = _Rewriter(mod, self.per_channel)
-        for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function):
-                rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
-        if not rewriter.count:
-            return mod
-        record(KERNEL, rewriter.count)
-        return rewriter.builder_.get()
+        out = mutate_functions(mod, rewriter)
+        if rewriter.count:
+            record(KERNEL, rewriter.count)
+        return out

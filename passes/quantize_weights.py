@@ -33,7 +33,8 @@ import tvm
 from tvm import relax, te
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from edgec.passes.bindings import constant_array, make_constant, static_shape
+from edgec.passes.bindings import constant_matmul_weight, make_constant
+from edgec.passes.rewrite_driver import mutate_functions
 from edgec.passes.rewrite_log import record
 
 PRIMFUNC_NAME = "matmul_weights"
@@ -113,18 +114,6 @@ def weights_matmul_int4(x: te.Tensor, packed: te.Tensor, scale: te.Tensor,
         name=PRIMFUNC_NAME)
 
 
-def _weights(call: relax.Call) -> np.ndarray | None:
-    if not isinstance(call.op, tvm.ir.Op) or call.op.name != "relax.matmul":
-        return None
-    x, weight = call.args
-    w = constant_array(weight)
-    shape = static_shape(x)
-    if (w is None or w.ndim != 2 or w.dtype != np.float32 or shape is None or len(shape) < 2
-            or str(x.ty.dtype) != "float32" or str(call.ty.dtype) != "float32"):
-        return None
-    return w
-
-
 @mutator
 class _Rewriter(PyExprMutator):
     def __init__(self, mod: tvm.IRModule, bits: int, group: int):
@@ -134,7 +123,7 @@ class _Rewriter(PyExprMutator):
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:  # noqa: N802 - TVM's visitor name
         call = super().visit_call_(call)
-        weights = _weights(call)
+        weights = constant_matmul_weight(call)
         if weights is None:
             return call
         bb = self.builder_
@@ -161,11 +150,8 @@ class QuantizeWeights:
 
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         rewriter = _Rewriter(mod, self.bits, self.group)
-        for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function):
-                rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
-        if not rewriter.count:
-            return mod
-        groups = f", groups of {self.group}" if self.bits == 4 else ""
-        record(KERNEL.format(bits=f"int{self.bits}", groups=groups), rewriter.count)
-        return rewriter.builder_.get()
+        out = mutate_functions(mod, rewriter)
+        if rewriter.count:
+            groups = f", groups of {self.group}" if self.bits == 4 else ""
+            record(KERNEL.format(bits=f"int{self.bits}", groups=groups), rewriter.count)
+        return out

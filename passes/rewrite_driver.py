@@ -32,3 +32,12 @@ def rewrite_until_stable(mod: tvm.IRModule, one_round: RoundFn, max_rounds: int)
     for gvar, func in updates.items():
         mod[gvar] = func
     return relax.transform.DeadCodeElimination()(mod)
+
+
+def mutate_functions(mod: tvm.IRModule, mutator) -> tvm.IRModule:
+    """Run a ``PyExprMutator`` (built over ``mod``) on every Relax function of ``mod``; the
+    mutated module, or ``mod`` itself when the mutator counted no rewrite (its ``count``)."""
+    for gvar, func in list(mod.functions.items()):
+        if isinstance(func, relax.Function):
+            mutator.builder_.update_func(gvar, mutator.visit_expr(func))
+    return mutator.builder_.get() if mutator.count else mod
