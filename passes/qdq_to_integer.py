@@ -25,6 +25,10 @@ layer. A convolution whose output is not quantized again (a float boundary) ends
 is written as the 1x1 NHWC convolution over its rows that it is (``matmul_as_conv``), so the
 lower phase puts it on the board's dot-product instruction like the convolutions.
 
+A max pool, reshape or transpose between a dequantize and a quantize with the same scale and
+zero point (ORT's QDQ MaxPool; a calibrated conv whose end edgec quantizes as the input after
+the pool) runs on the integers: ``quantize(op(dequantize(x)))`` becomes ``op(x)``.
+
 Weights whose zero point is not 0 are shifted into int8 when ``W_q - z_w`` fits (uint8 weights
 with z_w = 128 do); otherwise, and for per-channel activations, the operator stays in float and
 the reason is counted. Runs first in the graph phase, before constant folding turns the weights'
@@ -48,6 +52,12 @@ from edgec.passes.rewrite_log import record
 
 _MAX_ROUNDS = 4
 _LINEAR_OPS = ("relax.nn.conv2d", "relax.matmul")
+# operators that only select or move values: quantize(op(dequantize(x))) with the same scale
+# and zero point on both sides is op(x) on the integers (max commutes with the monotonic
+# rounding; a max pool's padding becomes the dtype's minimum, below every value)
+TRANSPARENT_OPS = ("relax.nn.max_pool2d", "relax.reshape", "relax.permute_dims",
+                   "relax.squeeze", "relax.expand_dims", "relax.flatten")
+ON_INTEGERS = "on int8: "
 _FLOAT_ONLY_OPS = ("relax.nn.conv2d_transpose", "relax.nn.conv1d", "relax.nn.conv3d")
 _QRANGE = {"int8": (-128, 127), "uint8": (0, 255)}
 
@@ -206,8 +216,30 @@ class _Rewriter:
             return None
         return linear, bias, bounds
 
+    def rewrite_transparent(self, call: relax.Call) -> relax.Expr | None:
+        """``quantize(op(dequantize(x, s, z)), s, z)`` -> ``op(x)``, ``op`` transparent."""
+        moved = self._call(call.args[0], *TRANSPARENT_OPS)
+        if moved is None:
+            return None
+        dq = self._call(moved.args[0], "relax.dequantize")
+        if dq is None or str(dq.args[0].ty.dtype) != str(call.attrs.out_dtype):
+            return None
+        parts = [self.evaluate(a) for a in (dq.args[1], dq.args[2], call.args[1], call.args[2])]
+        if any(p is None or p.size != 1 for p in parts):
+            return None
+        s_in, z_in, s_out, z_out = (float(p.reshape(())) for p in parts)
+        if s_in != s_out or z_in != z_out:
+            return None
+        self.count += 1
+        record(ON_INTEGERS + moved.op.name.rsplit(".", 1)[-1])
+        return relax.Call(moved.op, [dq.args[0], *moved.args[1:]], moved.attrs,
+                          moved.ty_args)
+
     def rewrite_quantize(self, call: relax.Call) -> relax.Expr:
         """``quantize(chain)`` -> integer operator + requantization, or ``call`` unchanged."""
+        moved = self.rewrite_transparent(call)
+        if moved is not None:
+            return moved
         try:
             chain = self.linear_chain(call.args[0])
             if chain is None:

@@ -45,6 +45,9 @@ def add_parser(sub) -> None:
                    default="minmax", help="how activation ranges are chosen (default: minmax)")
     q.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per tensor instead of per output channel")
+    q.add_argument("--bias-correction", action="store_true",
+                   help="subtract from each layer's bias the mean error int8 adds to its "
+                        "output channels on the calibration data")
     q.add_argument("--eval", metavar="NPZ|DIR", dest="evaluation",
                    help="evaluation inputs (same format as --calibration): int8 is measured "
                         "against float on them (top-1 with --labels, else output error)")
@@ -75,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
                                  args.tuning_logs or True),
                              quantize=args.quantize, calibration=args.calibration,
                              calibration_method=args.calibration_method,
-                             per_channel=not args.per_tensor, evaluation=args.evaluation,
+                             per_channel=not args.per_tensor,
+                             bias_correction=args.bias_correction,
+                             evaluation=args.evaluation,
                              labels=args.labels, accuracy_budget=args.accuracy_budget,
                              group_size=args.group_size)
     artifact.save(output)

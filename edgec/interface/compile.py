@@ -49,9 +49,11 @@ def compile(  # noqa: A001 - the public name users expect
     calibration=None,
     calibration_method: str = "minmax",
     per_channel: bool = True,
+    bias_correction: bool = False,
     evaluation=None,
     labels=None,
     accuracy_budget: str | float | None = None,
+    accuracy_metric=None,
     group_size: int = 32,
 ) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) for ``target``.
@@ -65,7 +67,8 @@ def compile(  # noqa: A001 - the public name users expect
     ``quantize="int8"`` quantizes a float model after training: ``calibration`` (an ``.npz``
     file, a folder of them, or an iterable of ``{input: array}`` samples) gives the activation
     ranges, by ``calibration_method`` (minmax, percentile, entropy); weights are per output
-    channel unless ``per_channel`` is False. An already quantized (QDQ / QOperator) model
+    channel unless ``per_channel`` is False; ``bias_correction`` subtracts from each layer's
+    bias the mean error int8 adds to its output channels on the calibration data. An already quantized (QDQ / QOperator) model
     needs none of this: its int8 operators run on integer kernels as they are.
     ``quantize="int8-dynamic"`` (int8 matmuls, activations quantized on every call),
     ``"int8-weights"`` or ``"int4-weights"`` (weights stored in 8 / 4 bits, ``group_size``
@@ -74,6 +77,9 @@ def compile(  # noqa: A001 - the public name users expect
     ``evaluation`` (same formats) measures int8 against float: top-1 with ``labels`` (one class
     index per sample, array or ``.npy``), else the output's error; ``accuracy_budget``
     (``"1%"``) keeps the most sensitive layers in float until the loss is within it.
+    ``accuracy_metric(float_outputs, int8_outputs) -> loss`` replaces both measures with the
+    task's own (arrays: the first output of every evaluation sample, stacked; the loss a
+    fraction, 0 meaning as good as float, compared with the budget).
     """
     start = time.perf_counter()
     resolved = resolve_target(target)
@@ -84,8 +90,10 @@ def compile(  # noqa: A001 - the public name users expect
 
     matmul_quantization = _matmul_quantization(quantize, calibration, group_size, per_channel)
     quantize_options = None if matmul_quantization is not None else \
-        _quantize_options(quantize, calibration, calibration_method, per_channel)
-    budget = _check_evaluation(quantize_options, evaluation, labels, accuracy_budget)
+        _quantize_options(quantize, calibration, calibration_method, per_channel,
+                          bias_correction)
+    budget = _check_evaluation(quantize_options, evaluation, labels, accuracy_budget,
+                               accuracy_metric)
     imported = import_onnx(model, shapes)
     calibrate = None
     if quantize_options is not None:
@@ -103,7 +111,7 @@ def compile(  # noqa: A001 - the public name users expect
             if labels is not None:
                 classes = load_labels(labels)
                 check_label_count(classes, len(data), imported.signature.outputs[0].shape)
-            evaluator = (Evaluator(data, classes), budget)
+            evaluator = (Evaluator(data, classes, accuracy_metric), budget)
         calibrate = Calibrate(samples, quantize_options, evaluator)
     t_import = time.perf_counter()
 
@@ -162,11 +170,18 @@ def compile(  # noqa: A001 - the public name users expect
     return Artifact(manifest, {LIBRARY_NAME: library}, report=report)
 
 
-def _check_evaluation(quantize_options, evaluation, labels, budget) -> float | None:
+def _check_evaluation(quantize_options, evaluation, labels, budget,
+                      metric=None) -> float | None:
     from edgec.quantize.evaluate import parse_budget
 
+    if metric is not None and not callable(metric):
+        raise OptionError(f"accuracy_metric must be a function (float outputs, int8 outputs) "
+                          f"-> loss, not {type(metric).__name__}")
+    if metric is not None and labels is not None:
+        raise OptionError("give labels (top-1) or accuracy_metric (your own loss), not both")
     if evaluation is None:
-        for given, flag in ((labels, "--labels"), (budget, "--accuracy-budget")):
+        for given, flag in ((labels, "--labels"), (budget, "--accuracy-budget"),
+                            (metric, "accuracy_metric")):
             if given is not None:
                 raise OptionError(f"{flag} needs evaluation data to measure accuracy on: add "
                                   "--eval eval.npz (inputs like --calibration)")
@@ -207,7 +222,8 @@ def _matmul_quantization(quantize, calibration, group_size: int, per_channel: bo
     return MatmulQuantization(mode=mode, group_size=int(group_size), per_channel=per_channel)
 
 
-def _quantize_options(quantize, calibration, method: str, per_channel: bool):
+def _quantize_options(quantize, calibration, method: str, per_channel: bool,
+                      bias_correction: bool = False):
     if quantize is None:
         if calibration is not None:
             raise OptionError("calibration data was given without --quantize int8; add "
@@ -223,7 +239,8 @@ def _quantize_options(quantize, calibration, method: str, per_channel: bool):
                           "or a folder of .npz files): a few hundred representative inputs")
     from edgec.quantize.options import QuantizeOptions
 
-    return QuantizeOptions(method=method, per_channel=per_channel)
+    return QuantizeOptions(method=method, per_channel=per_channel,
+                           bias_correction=bool(bias_correction))
 
 
 def _quantization_entry(calibrate, rewrites: Mapping[str, int],

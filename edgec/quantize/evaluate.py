@@ -2,14 +2,16 @@
 
 ``--eval`` data (same formats as calibration data) runs through the float model and through
 its quantized form; with ``--labels`` (one class index per sample) the metric is top-1 of the
-first output, else the first output's relative RMS error against float (reported as SQNR too).
+first output, with ``accuracy_metric`` (Python API) the user's own loss over the first outputs
+of float and int8 (OCR: the share of lines read differently), else the first output's relative
+RMS error against float (reported as SQNR too).
 
 With ``--accuracy-budget B%``, a top-1 drop above B points (or, without labels, an RMS error
 above B% of the float output's) sends the most sensitive layers back to float32: layers ranked
-by their measured effect (the loss with only that layer in float; models of up to 12 layers)
-or else by the lowest SQNR of their weights and output activations, the first 1, 2, 4, ...
-kept float until the budget holds, then the smallest count between the last two that holds.
-Each trial builds the quantized form once for this machine and runs the evaluation samples.
+by their measured effect (the loss with only that layer in float), the first 1, 2, 4, ... kept
+float until the budget holds, then the smallest count between the last two that holds. The
+quantized form is built once for this machine with every quantization switchable at run time
+(``calibrate._Inserter``), so each trial only runs the evaluation samples.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def check_label_count(labels: np.ndarray, samples: int, output_shape) -> None:
 class Evaluation:
     """What the evaluation measured, for the compile report and the manifest."""
 
-    metric: str                    # "top-1" or "output error"
+    metric: str                    # "top-1", "output error" or "metric" (the user's)
     samples: int
     float_value: float             # top-1 (fraction) or 0.0 (error of float against itself)
     int8_value: float              # top-1, or relative RMS error
@@ -107,18 +109,32 @@ def _first_output(result) -> np.ndarray:
 class Evaluator:
     """Runs modules on the evaluation samples and scores them against the float model."""
 
-    def __init__(self, data, labels: np.ndarray | None):
+    def __init__(self, data, labels: np.ndarray | None, metric=None):
         self.data = data
         self.labels = labels
+        # metric(float outputs, int8 outputs) -> loss (a fraction; 0 = as good as float),
+        # both the first output stacked over the samples
+        self.metric = metric
         self.reference: np.ndarray | None = None
 
-    def outputs(self, mod: tvm.IRModule) -> np.ndarray:
+    def runner(self, mod: tvm.IRModule):
+        """``mod`` built for this machine, as ``run(*extra) -> first outputs``: every sample,
+        with ``extra`` arrays after the model's own inputs (``mod`` takes them last)."""
         from edgec.quantize.calibrate import _build
 
         vm = _build(mod)
         names = [p.name for p in mod["main"].params]
-        return np.stack([_first_output(vm["main"](*[tvm.runtime.tensor(s[n]) for n in names]))
-                         for s in self.data])
+
+        def run(*extra) -> np.ndarray:
+            more = [tvm.runtime.tensor(np.ascontiguousarray(e)) for e in extra]
+            own = names[:len(names) - len(more)]
+            return np.stack([_first_output(vm["main"](
+                *[tvm.runtime.tensor(s[n]) for n in own], *more)) for s in self.data])
+
+        return run
+
+    def outputs(self, mod: tvm.IRModule) -> np.ndarray:
+        return self.runner(mod)()
 
     def set_reference(self, float_mod: tvm.IRModule) -> None:
         self.reference = self.outputs(float_mod).astype(np.float64)
@@ -130,13 +146,24 @@ class Evaluator:
         return float(np.mean(predicted == self.labels))
 
     def score(self, mod: tvm.IRModule, budget: float | None) -> Evaluation:
-        out = self.outputs(mod).astype(np.float64)
+        return self.score_outputs(self.outputs(mod), budget)
+
+    def score_outputs(self, out: np.ndarray, budget: float | None) -> Evaluation:
+        out = out.astype(np.float64)
         signal = float(np.sum(self.reference ** 2))
         noise = float(np.sum((out - self.reference) ** 2))
         from edgec.quantize.calibrate import sqnr_db
 
         sqnr = sqnr_db(signal, noise)
-        if self.labels is not None:
+        if self.metric is not None:
+            loss = self.metric(self.reference, out)
+            try:
+                loss = float(loss)
+            except (TypeError, ValueError) as err:
+                raise OptionError(f"the accuracy metric returned {loss!r}; it must return "
+                                  "one number, the loss as a fraction (0 = as float)") from err
+            ev = Evaluation("metric", len(self.data), 0.0, loss, sqnr, budget)
+        elif self.labels is not None:
             ev = Evaluation("top-1", len(self.data), self._top1(self.reference), self._top1(out),
                             sqnr, budget)
         else:

@@ -16,6 +16,7 @@ class QuantizeOptions:
     method: str = "minmax"
     percentile: float = 99.99       # for method "percentile"
     per_channel: bool = True        # weights: one scale per output channel (else per tensor)
+    bias_correction: bool = False   # subtract each layer's mean int8 error from its bias
 
     def __post_init__(self):
         if self.method not in METHODS:

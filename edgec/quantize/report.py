@@ -32,7 +32,8 @@ def summary_line(entry: dict | None) -> str | None:
         seen = ("; " + ", ".join(f"{m} x{n}" for m, n in found.items()) + " in the library"
                 if found else "; instructions not checked (no objdump)")
         text += f"; {dot['kernels']} on {dot['isa']}{seen}"
-    tensors = [t for t in entry.get("tensors", []) if t.get("sqnr_db") is not None]
+    tensors = [t for t in entry.get("tensors", [])
+               if t.get("sqnr_db") is not None and t.get("quantized", True)]
     if tensors:
         worst = min(tensors, key=lambda t: t["sqnr_db"])
         text += f"; lowest activation SQNR {worst['sqnr_db']:.1f} dB ({worst['name']})"
@@ -47,6 +48,9 @@ def evaluation_line(entry: dict | None) -> str | None:
     if ev["metric"] == "top-1":
         text = (f"accuracy   top-1 {100 * ev['float_value']:.1f}% float, "
                 f"{100 * ev['int8_value']:.1f}% int8 ({100 * ev['loss']:+.1f} points lost)")
+    elif ev["metric"] == "metric":
+        text = (f"accuracy   loss {100 * ev['int8_value']:.2f}% by the given metric "
+                f"(output SQNR {_db(ev['sqnr_db'])})")
     else:
         text = (f"accuracy   output error {100 * ev['int8_value']:.2f}% RMS of float "
                 f"(SQNR {_db(ev['sqnr_db'])})")
@@ -76,6 +80,8 @@ def table(entry: dict) -> list[str]:
             shape = "x".join(str(d) for d in layer["weight_shape"])
             src = tensors.get(layer["input"], {})
             dst = tensors.get(layer["output"] or "", {})
+            if not dst.get("quantized", True):
+                dst = {}   # measured, but the kernel writes float (no int8 chain reads it)
             out_range = f"[{dst['lo']:.3g}, {dst['hi']:.3g}]" if dst else "float output"
             lines.append(
                 f"{index:>3}  {layer['op']:<8} {layer.get('precision', 'int8'):<7} {shape:<16} "

@@ -5,10 +5,11 @@ Renders text lines with Pillow (random words, digits and punctuation; several si
 offsets and grey levels), feeds them to the PP-OCRv4 rec model that ships in the PyPI package
 ``rapidocr-onnxruntime`` compiled by edgec in fp32 and in int8 (calibrated on other rendered
 lines), decodes both with CTC greedy decoding over the model's own character list, and prints
-how many lines int8 reads exactly as fp32 does, and how many each reads right.
+how many lines int8 reads as fp32 does (spaces ignored, as PaddleOCR's own recognition metric
+does; also character for character), and how many each reads right.
 
     python examples/ocr/int8_text.py [--lines 200] [--calibration 64] [--method percentile]
-                                     [--budget 5%]
+                                     [--budget 2%] [--eval-lines 64]
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ def decode(logits: np.ndarray, alphabet: list[str]) -> str:
     return "".join(out)
 
 
+def same_text(a: str, b: str) -> bool:
+    """Lines compared as PaddleOCR's recognition metric compares them (its default
+    ``ignore_space``): spaces removed. Where the recognizer puts a space is unstable at the
+    ends of a line (the zero padding) and between words, in fp32 as well."""
+    return a.replace(" ", "") == b.replace(" ", "")
+
+
 def read_lines(artifact, lines: np.ndarray, alphabet) -> list[str]:
     return [decode(artifact.run({"x": line[None]})[artifact.signature.outputs[0].name],
                    alphabet) for line in lines]
@@ -105,8 +113,12 @@ def main() -> int:
     parser.add_argument("--calibration", type=int, default=64)
     parser.add_argument("--method", default="percentile")
     parser.add_argument("--target", default="host")
-    parser.add_argument("--budget", help="--accuracy-budget on the output error, e.g. 5%%, "
-                                         "measured on 32 more rendered lines")
+    parser.add_argument("--bias-correction", action="store_true")
+    parser.add_argument("--budget", help="accuracy budget, e.g. 2%%: the share of lines int8 "
+                                         "may read differently from fp32, measured on "
+                                         "--eval-lines more rendered lines (the most harmful "
+                                         "layers stay in float until it holds)")
+    parser.add_argument("--eval-lines", type=int, default=64)
     args = parser.parse_args()
     import edgec
 
@@ -118,23 +130,35 @@ def main() -> int:
              for i, t in enumerate(random_texts(args.calibration, seed=2))]
     shapes = {"x": (1, 3, HEIGHT, WIDTH)}
     fp32 = edgec.compile(model, args.target, input_shapes=shapes)
-    evaluation = [{"x": render(t, seed=5000 + i)[None]}
-                  for i, t in enumerate(random_texts(32, seed=3))] if args.budget else None
+    evaluation = None
+    if args.budget:
+        evaluation = [{"x": render(t, seed=5000 + i)[None]}
+                      for i, t in enumerate(random_texts(args.eval_lines, seed=3))]
+
+    def lines_read_differently(float_out: np.ndarray, int8_out: np.ndarray) -> float:
+        """The task's own loss: the share of evaluation lines whose text changes."""
+        return float(np.mean([not same_text(decode(a, alphabet), decode(b, alphabet))
+                              for a, b in zip(float_out, int8_out)]))
+
     int8 = edgec.compile(model, args.target, input_shapes=shapes, quantize="int8",
                          calibration=calib, calibration_method=args.method,
+                         accuracy_metric=lines_read_differently if args.budget else None,
+                         bias_correction=args.bias_correction,
                          evaluation=evaluation, accuracy_budget=args.budget)
     print("\n".join(line for line in int8.report.lines()
                     if line.startswith(("int8", "accuracy"))))
     read32, read8 = read_lines(fp32, lines, alphabet), read_lines(int8, lines, alphabet)
-    same = sum(a == b for a, b in zip(read32, read8))
-    right32 = sum(a == t for a, t in zip(read32, texts))
-    right8 = sum(b == t for b, t in zip(read8, texts))
+    same = sum(same_text(a, b) for a, b in zip(read32, read8))
+    exact = sum(a == b for a, b in zip(read32, read8))
+    right32 = sum(same_text(a, t) for a, t in zip(read32, texts))
+    right8 = sum(same_text(b, t) for b, t in zip(read8, texts))
     n = len(texts)
-    print(f"lines      {n} rendered; int8 reads {same} ({100 * same / n:.1f}%) exactly as fp32")
+    print(f"lines      {n} rendered; int8 reads {same} ({100 * same / n:.1f}%) as fp32 does "
+          f"(spaces ignored); {exact} ({100 * exact / n:.1f}%) character for character")
     print(f"correct    fp32 {right32} ({100 * right32 / n:.1f}%), int8 {right8} "
           f"({100 * right8 / n:.1f}%)")
     for t, a, b in list(zip(texts, read32, read8))[:200]:
-        if a != b:
+        if not same_text(a, b):
             print(f"  differs: {t!r}: fp32 {a!r}, int8 {b!r}")
     return 0
 

@@ -203,3 +203,35 @@ def test_one_sided_clip_bounds_only_one_side(apply):
     data = np.random.default_rng(4).integers(-128, 128, (1, 1, 4, 4)).astype(np.int8)
     got, want = run_module(after, data).astype(int), run_module(before, data).astype(int)
     assert got.min() >= Y_ZERO and np.abs(got - want).max() <= 1
+
+
+def pool_qdq(out_scale=X_SCALE) -> tvm.IRModule:
+    """quantize(max_pool2d(dequantize(x)), same parameters): what a calibrated model (a
+    conv's end quantized as the input after the pool) and ORT's QDQ MaxPool look like."""
+    x = relax.Var("x", relax.TensorType((1, 2, 5, 5), "int8"))
+
+    def build(bb, x):
+        xd = bb.emit(relax.op.dequantize(x, _c(X_SCALE, "float32"), _c(X_ZERO, "int8"), 1))
+        pool = bb.emit(relax.op.nn.max_pool2d(xd, 3, 2, padding=1))
+        return relax.op.quantize(pool, _c(out_scale, "float32"), _c(X_ZERO, "int8"), 1,
+                                 "int8")
+
+    return _function(build, [x])
+
+
+def test_max_pool_runs_on_int8(apply):
+    after, log = apply(QDQToInteger(), pool_qdq())
+    x = relax.Var("x", relax.TensorType((1, 2, 5, 5), "int8"))
+    expected = _function(lambda bb, x: relax.op.nn.max_pool2d(x, 3, 2, padding=1), [x])
+    tvm.ir.assert_structural_equal(after, expected)
+    assert log == {"on int8: max_pool2d": 1}
+    # exact against the float emulation, the padding included (int8's minimum is below all)
+    x_q = np.random.default_rng(0).integers(-128, 128, (1, 2, 5, 5)).astype(np.int8)
+    np.testing.assert_array_equal(run_module(after, x_q), run_module(pool_qdq(), x_q))
+
+
+def test_max_pool_between_different_scales_is_left(apply):
+    before = pool_qdq(out_scale=0.3)
+    after, log = apply(QDQToInteger(), before)
+    tvm.ir.assert_structural_equal(after, before)
+    assert not log

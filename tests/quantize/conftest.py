@@ -10,6 +10,12 @@ import pytest
 from tests.onnx_models import small_cnn
 
 
+def int8_convs(rewrites) -> int:
+    """Convolutions on int8 kernels, whether they write int8 or (when only float operators read
+    their output) float."""
+    return sum(n for kind, n in rewrites.items() if kind.startswith("int8 conv2d"))
+
+
 def calibration_samples(count: int = 16, seed: int = 0) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [{"x": rng.standard_normal((1, 3, 16, 16)).astype(np.float32)} for _ in range(count)]
