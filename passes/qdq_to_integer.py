@@ -25,9 +25,10 @@ layer. A convolution whose output is not quantized again (a float boundary) ends
 is written as the 1x1 NHWC convolution over its rows that it is (``matmul_as_conv``), so the
 lower phase puts it on the board's dot-product instruction like the convolutions.
 
-A max pool, reshape or transpose between a dequantize and a quantize with the same scale and
-zero point (ORT's QDQ MaxPool; a calibrated conv whose end edgec quantizes as the input after
-the pool) runs on the integers: ``quantize(op(dequantize(x)))`` becomes ``op(x)``.
+A max pool, nearest-neighbour resize, concat, reshape or transpose between dequantizes and a
+quantize with the same scale and zero point (ORT's QDQ MaxPool/Concat; calibrated layers whose
+ends edgec quantizes as the input after them) runs on the integers:
+``quantize(op(dequantize(x)))`` becomes ``op(x)``.
 
 Weights whose zero point is not 0 are shifted into int8 when ``W_q - z_w`` fits (uint8 weights
 with z_w = 128 do); otherwise, and for per-channel activations, the operator stays in float and
@@ -56,8 +57,23 @@ _LINEAR_OPS = ("relax.nn.conv2d", "relax.matmul")
 # and zero point on both sides is op(x) on the integers (max commutes with the monotonic
 # rounding; a max pool's padding becomes the dtype's minimum, below every value)
 TRANSPARENT_OPS = ("relax.nn.max_pool2d", "relax.reshape", "relax.permute_dims",
-                   "relax.squeeze", "relax.expand_dims", "relax.flatten")
+                   "relax.squeeze", "relax.expand_dims", "relax.flatten",
+                   "relax.image.resize2d", "relax.concat")
 ON_INTEGERS = "on int8: "
+
+
+def is_transparent(call) -> bool:
+    """Whether ``call`` only selects or moves values (resize2d: nearest neighbour only)."""
+    if not isinstance(call, relax.Call) or not isinstance(call.op, tvm.ir.Op) \
+            or call.op.name not in TRANSPARENT_OPS:
+        return False
+    return call.op.name != "relax.image.resize2d" or str(call.attrs.method) == "nearest_neighbor"
+
+
+def data_inputs(call: relax.Call) -> list:
+    """The tensors a transparent operator moves: a concat's fields, else its first argument."""
+    first = call.args[0]
+    return list(first.fields) if isinstance(first, relax.Tuple) else [first]
 _FLOAT_ONLY_OPS = ("relax.nn.conv2d_transpose", "relax.nn.conv1d", "relax.nn.conv3d")
 _QRANGE = {"int8": (-128, 127), "uint8": (0, 255)}
 
@@ -217,23 +233,44 @@ class _Rewriter:
         return linear, bias, bounds
 
     def rewrite_transparent(self, call: relax.Call) -> relax.Expr | None:
-        """``quantize(op(dequantize(x, s, z)), s, z)`` -> ``op(x)``, ``op`` transparent."""
-        moved = self._call(call.args[0], *TRANSPARENT_OPS)
-        if moved is None:
+        """``quantize(op(dequantize(x, s, z)), s, z)`` -> ``op(x)``, ``op`` transparent (also
+        nested: a concat of a dequantized tensor and a resized one)."""
+        if self._call(call.args[0], *TRANSPARENT_OPS) is None:
             return None
-        dq = self._call(moved.args[0], "relax.dequantize")
-        if dq is None or str(dq.args[0].ty.dtype) != str(call.attrs.out_dtype):
+        out = [self.evaluate(call.args[1]), self.evaluate(call.args[2])]
+        if any(p is None or p.size != 1 for p in out):
             return None
-        parts = [self.evaluate(a) for a in (dq.args[1], dq.args[2], call.args[1], call.args[2])]
-        if any(p is None or p.size != 1 for p in parts):
-            return None
-        s_in, z_in, s_out, z_out = (float(p.reshape(())) for p in parts)
-        if s_in != s_out or z_in != z_out:
+        params = (float(out[0].reshape(())), float(out[1].reshape(())))
+        moved: list[str] = []
+        result = self._on_integers(call.args[0], params, str(call.attrs.out_dtype), moved)
+        if result is None:
             return None
         self.count += 1
-        record(ON_INTEGERS + moved.op.name.rsplit(".", 1)[-1])
-        return relax.Call(moved.op, [dq.args[0], *moved.args[1:]], moved.attrs,
-                          moved.ty_args)
+        for name in moved:
+            record(ON_INTEGERS + name)
+        return result
+
+    def _on_integers(self, expr, params, dtype: str, moved: list[str]):
+        """``expr`` computed on the integers that dequantize with ``params`` into its inputs,
+        or None."""
+        dq = self._call(expr, "relax.dequantize")
+        if dq is not None:
+            if str(dq.args[0].ty.dtype) != dtype:
+                return None
+            own = [self.evaluate(dq.args[1]), self.evaluate(dq.args[2])]
+            if any(p is None or p.size != 1 for p in own) or \
+                    (float(own[0].reshape(())), float(own[1].reshape(()))) != params:
+                return None
+            return dq.args[0]
+        call = self._call(expr, *TRANSPARENT_OPS)
+        if call is None or not is_transparent(call):
+            return None
+        fields = [self._on_integers(f, params, dtype, moved) for f in data_inputs(call)]
+        if any(f is None for f in fields):
+            return None
+        moved.append(call.op.name.rsplit(".", 1)[-1])
+        first = relax.Tuple(fields) if isinstance(call.args[0], relax.Tuple) else fields[0]
+        return relax.Call(call.op, [first, *call.args[1:]], call.attrs, call.ty_args)
 
     def rewrite_quantize(self, call: relax.Call) -> relax.Expr:
         """``quantize(chain)`` -> integer operator + requantization, or ``call`` unchanged."""

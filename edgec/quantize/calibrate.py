@@ -253,19 +253,21 @@ def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: Calibration
 
 def _shared_ends(func: relax.Function, chains: list[_Chain], read: set[int]) -> dict[int, int]:
     """key(end) -> key(int8 input) for each chain end that no chain reads but that reaches one
-    chain's input through operators that only move or pool values (a max pool, a reshape, a
-    transpose), with no other user on the way. Quantized with that input's parameters, the
-    end gives the same values there (max and the rounding commute) and the values stay int8
-    through those operators (``QDQToInteger`` runs them on the integers)."""
-    from edgec.passes.qdq_to_integer import TRANSPARENT_OPS
+    chain's input through operators that only select or move values (a max pool, a nearest
+    resize, a concat, a reshape, a transpose), with no other user on the way. Quantized with
+    that input's parameters, the end gives the same values there (selection and the rounding
+    commute) and the values stay int8 through those operators (``QDQToInteger`` runs them on
+    the integers; a concat once all its fields are int8 with those parameters)."""
+    from edgec.passes.qdq_to_integer import data_inputs, is_transparent
 
     bindings = _bindings(func)
     users: dict[int, list] = {}
     for b in bindings:
         if isinstance(b.value, relax.Call):
             for arg in b.value.args:
-                if isinstance(arg, relax.Var):
-                    users.setdefault(key(arg), []).append(b)
+                for var in (arg.fields if isinstance(arg, relax.Tuple) else [arg]):
+                    if isinstance(var, relax.Var):
+                        users.setdefault(key(var), []).append(b)
     shares = {}
     for chain in chains:
         if chain.end_var is None or key(chain.end_var) in read:
@@ -273,8 +275,8 @@ def _shared_ends(func: relax.Function, chains: list[_Chain], read: set[int]) -> 
         var = chain.end_var
         while True:
             found = users.get(key(var), [])
-            if len(found) != 1 or _op_name(found[0].value) not in TRANSPARENT_OPS \
-                    or not found[0].value.args[0].same_as(var):
+            if len(found) != 1 or not is_transparent(found[0].value) \
+                    or not any(x.same_as(var) for x in data_inputs(found[0].value)):
                 break
             var = found[0].var
             if key(var) in read:

@@ -235,3 +235,36 @@ def test_max_pool_between_different_scales_is_left(apply):
     after, log = apply(QDQToInteger(), before)
     tvm.ir.assert_structural_equal(after, before)
     assert not log
+
+
+def concat_resize_qdq(second_zero=X_ZERO) -> tvm.IRModule:
+    """quantize(concat(dq(a), resize_nearest(dq(b)))): an FPN neck's merge, one parameter set."""
+    a = relax.Var("a", relax.TensorType((1, 2, 4, 4), "int8"))
+    b = relax.Var("b", relax.TensorType((1, 3, 2, 2), "int8"))
+
+    def build(bb, a, b):
+        ad = bb.emit(relax.op.dequantize(a, _c(X_SCALE, "float32"), _c(X_ZERO, "int8"), 1))
+        bd = bb.emit(relax.op.dequantize(b, _c(X_SCALE, "float32"), _c(second_zero, "int8"),
+                                         1))
+        up = bb.emit(relax.op.image.resize2d(bd, (4, 4), method="nearest_neighbor"))
+        cat = bb.emit(relax.op.concat([ad, up], axis=1))
+        return relax.op.quantize(cat, _c(X_SCALE, "float32"), _c(X_ZERO, "int8"), 1, "int8")
+
+    return _function(build, [a, b])
+
+
+def test_concat_and_nearest_resize_run_on_int8(apply):
+    after, log = apply(QDQToInteger(), concat_resize_qdq())
+    assert log == {"on int8: resize2d": 1, "on int8: concat": 1}
+    assert "dequantize" not in after.script() and "quantize" not in after.script()
+    rng = np.random.default_rng(1)
+    a = rng.integers(-128, 128, (1, 2, 4, 4)).astype(np.int8)
+    b = rng.integers(-128, 128, (1, 3, 2, 2)).astype(np.int8)
+    np.testing.assert_array_equal(run_module(after, a, b), run_module(concat_resize_qdq(), a, b))
+
+
+def test_concat_of_different_parameters_stays_float(apply):
+    before = concat_resize_qdq(second_zero=0)
+    after, log = apply(QDQToInteger(), before)
+    tvm.ir.assert_structural_equal(after, before)
+    assert not log
