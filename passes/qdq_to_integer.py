@@ -26,8 +26,9 @@ is written as the 1x1 NHWC convolution over its rows that it is (``matmul_as_con
 lower phase puts it on the board's dot-product instruction like the convolutions.
 
 A max pool, nearest-neighbour resize, concat, reshape or transpose between dequantizes and a
-quantize with the same scale and zero point (ORT's QDQ MaxPool/Concat; calibrated layers whose
-ends edgec quantizes as the input after them) runs on the integers:
+quantize with the same scale and zero point (a QDQ model that gives both sides one set of
+parameters; calibrated layers whose ends edgec quantizes as the input after them) runs on the
+integers:
 ``quantize(op(dequantize(x)))`` becomes ``op(x)``.
 
 Weights whose zero point is not 0 are shifted into int8 when ``W_q - z_w`` fits (uint8 weights
