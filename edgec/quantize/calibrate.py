@@ -329,21 +329,16 @@ class _Inserter(PyExprMutator):
 
     def _corrected(self, call, original, shift: np.ndarray, index: int):
         """``call`` (the bias add, or the linear call with no bias) plus ``shift``."""
-        if isinstance(original.op, tvm.ir.Op) and original.op.name == "relax.add":
-            at = next(i for i, a in enumerate(call.args) if constant_array(a) is not None)
-            bias = constant_array(call.args[at])
-            if self.switch is None:
-                new_bias = make_constant(bias + shift, "float32")
-            else:
-                zero = relax.const(np.zeros(shift.shape, np.float32))
-                new_bias = self.builder_.normalize(relax.op.add(call.args[at], self._switched(
-                    zero, make_constant(shift, "float32"), index)))
-            args = list(call.args)
-            args[at] = new_bias
-            return relax.Call(call.op, args, call.attrs)
-        zero = relax.const(np.zeros(shift.shape, np.float32))
-        bias = self._switched(zero, make_constant(shift, "float32"), index)
-        return relax.op.add(self.builder_.normalize(call), self.builder_.normalize(bias))
+        added = self.builder_.normalize(self._switched(
+            relax.const(np.zeros(shift.shape, np.float32)), make_constant(shift, "float32"),
+            index))
+        if not (isinstance(original.op, tvm.ir.Op) and original.op.name == "relax.add"):
+            return relax.op.add(self.builder_.normalize(call), added)
+        at = next(i for i, a in enumerate(call.args) if constant_array(a) is not None)
+        args = list(call.args)
+        args[at] = make_constant(constant_array(args[at]) + shift, "float32") \
+            if self.switch is None else self.builder_.normalize(relax.op.add(args[at], added))
+        return relax.Call(call.op, args, call.attrs)
 
     def _switched(self, exact, quantized, index: int):
         if self.switch is None:
@@ -512,7 +507,8 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet, options: Quant
 
     chain_index = {key(c.call): i for i, c in enumerate(chains)}
     point_index = {key(v): i for i, v in enumerate(points)}
-    shares = _shared_ends(func, chains, {key(c.input_var) for c in chains})
+    read = {key(c.input_var) for c in chains}
+    shares = _shared_ends(func, chains, read)
 
     def switches(float_chains) -> np.ndarray:
         """The switch vector of ``rewrite(None)`` that makes it ``rewrite(float_chains)``."""
@@ -523,7 +519,6 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet, options: Quant
                 on[len(points) + i] = 1.0
         return on
 
-    read = {key(c.input_var) for c in chains}
     for var, r in zip(points, report):
         source = shares.get(key(var))
         if source is not None:   # quantized as the int8 input it only moves or pools into

@@ -21,7 +21,6 @@ number counts its unmatched lines as different.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -35,11 +34,7 @@ LINES_PER_PAGE = 6
 
 
 def det_model() -> Path:
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
-    if spec is None or spec.origin is None:
-        raise SystemExit("the PP-OCRv4 models come with rapidocr-onnxruntime: pip install "
-                         "rapidocr-onnxruntime")
-    return Path(spec.origin).parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
+    return int8_text.rapidocr_model("ch_PP-OCRv4_det_infer.onnx")
 
 
 def render_page(seed: int) -> tuple[np.ndarray, list[str]]:
@@ -72,14 +67,7 @@ def rec_input(page: np.ndarray, box: np.ndarray) -> np.ndarray:
 
     x0, y0 = np.floor(box.min(axis=0)).astype(int)
     x1, y1 = np.ceil(box.max(axis=0)).astype(int)
-    crop = Image.fromarray(page[max(y0, 0):y1, max(x0, 0):x1])
-    height, width = int8_text.HEIGHT, int8_text.WIDTH
-    new_width = min(width, int(np.ceil(height * crop.width / max(crop.height, 1))))
-    crop = crop.resize((new_width, height), Image.BILINEAR)
-    pixels = np.asarray(crop, np.float32).transpose(2, 0, 1) / 255.0
-    line = np.zeros((3, height, width), np.float32)
-    line[:, :, :new_width] = (pixels - 0.5) / 0.5
-    return line[None]
+    return int8_text.line_input(Image.fromarray(page[max(y0, 0):y1, max(x0, 0):x1]))[None]
 
 
 def read_page(det, rec, page: np.ndarray, alphabet, post) -> list[str]:

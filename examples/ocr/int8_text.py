@@ -27,12 +27,17 @@ WORDS = ("edge", "model", "board", "int8", "tensor", "kernel", "layout", "quanti
          "compile", "OCR", "text", "latency", "memory", "ARM", "vector", "2026", "v0.27", "NHWC")
 
 
-def rec_model() -> Path:
+def rapidocr_model(file: str) -> Path:
+    """A model file shipped in the PyPI package ``rapidocr-onnxruntime``."""
     spec = importlib.util.find_spec("rapidocr_onnxruntime")
     if spec is None or spec.origin is None:
         raise SystemExit("the PP-OCRv4 models come with rapidocr-onnxruntime: pip install "
                          "rapidocr-onnxruntime")
-    return Path(spec.origin).parent / "models" / "ch_PP-OCRv4_rec_infer.onnx"
+    return Path(spec.origin).parent / "models" / file
+
+
+def rec_model() -> Path:
+    return rapidocr_model("ch_PP-OCRv4_rec_infer.onnx")
 
 
 def characters(model: Path) -> list[str]:
@@ -76,7 +81,14 @@ def render(text: str, seed: int) -> np.ndarray:
     paper = int(rng.integers(200, 256))
     image = Image.new("RGB", (right - left + 2 * pad, bottom - top + 2 * pad), (paper,) * 3)
     ImageDraw.Draw(image).text((pad - left, pad - top), text, fill=(ink,) * 3, font=font)
-    width = min(WIDTH, int(np.ceil(HEIGHT * image.width / image.height)))
+    return line_input(image)
+
+
+def line_input(image) -> np.ndarray:
+    """An RGB PIL image of one text line as the recognizer's input [3, 48, 320]."""
+    from PIL import Image
+
+    width = min(WIDTH, int(np.ceil(HEIGHT * image.width / max(image.height, 1))))
     image = image.resize((width, HEIGHT), Image.BILINEAR)
     pixels = np.asarray(image, np.float32).transpose(2, 0, 1) / 255.0
     line = np.zeros((3, HEIGHT, WIDTH), np.float32)
