@@ -25,6 +25,11 @@ layer. A convolution whose output is not quantized again (a float boundary) ends
 is written as the 1x1 NHWC convolution over its rows that it is (``matmul_as_conv``), so the
 lower phase puts it on the board's dot-product instruction like the convolutions.
 
+An add of two dequantized tensors whose result (after an optional ReLU/clip) is quantized is
+an int8 add: ``y_q = clip(round_even(a_q M_a + b_q M_b + c))`` in float32 on the integers
+(``M = s / s_y``, ``c`` the zero points' term), as ONNX Runtime's QLinearAdd computes it; the
+activation becomes the clip bounds.
+
 A max pool, nearest-neighbour resize, concat, reshape or transpose between dequantizes and a
 quantize with the same scale and zero point (a QDQ model that gives both sides one set of
 parameters; calibrated layers whose ends edgec quantizes as the input after them) runs on the
@@ -204,17 +209,7 @@ class _Rewriter:
     # -- the rewrite -----------------------------------------------------------------------
     def linear_chain(self, expr):
         """Walk ``[clip|relu] <- [add bias] <- conv2d|matmul`` back from ``expr``."""
-        bounds = None
-        act = self._call(expr, "relax.nn.relu", "relax.clip")
-        if act is not None and self.bindings.single_use(act):
-            if act.op.name == "relax.nn.relu":
-                bounds = (0.0, None)
-            else:
-                try:
-                    bounds = tuple(scalar_argument(a) for a in act.args[1:3])
-                except (AttributeError, TypeError, ValueError):
-                    raise _Refused("clip bounds are not constants") from None
-            expr = act.args[0]
+        expr, bounds = self.activation(expr)
         bias = None
         add = self._call(expr, "relax.add")
         if add is not None:
@@ -278,6 +273,9 @@ class _Rewriter:
         moved = self.rewrite_transparent(call)
         if moved is not None:
             return moved
+        added = self.rewrite_add(call)
+        if added is not None:
+            return added
         try:
             chain = self.linear_chain(call.args[0])
             if chain is None:
@@ -294,13 +292,7 @@ class _Rewriter:
         except _Refused:
             return call
         s_y, z_y = float(scale.reshape(())), int(zero.reshape(()))
-        qmin, qmax = _QRANGE[out_dtype]
-        lo, hi = qmin, qmax
-        if bounds is not None:  # an infinite bound (a one-sided Clip) bounds nothing
-            if bounds[0] is not None and np.isfinite(bounds[0]):
-                lo = max(qmin, z_y + int(np.rint(bounds[0] / s_y)))
-            if bounds[1] is not None and np.isfinite(bounds[1]):
-                hi = min(qmax, z_y + int(np.rint(bounds[1] / s_y)))
+        lo, hi = _clip_range(bounds, s_y, z_y, out_dtype)
         multiplier = _channel_const(combined / np.float32(s_y), channel_axis, rank, "float32")
         scaled = relax.op.multiply(relax.op.astype(acc, "float32"), multiplier)
         rounded = round_even(scaled)
@@ -309,6 +301,58 @@ class _Rewriter:
         clipped = relax.op.clip(rounded, relax.prim_value(float(lo)), relax.prim_value(float(hi)))
         self.count += 1
         record(INT8_KERNEL + linear.op.name.rsplit(".", 1)[-1])
+        return relax.op.astype(clipped, out_dtype)
+
+    def activation(self, expr):
+        """(what a single-use ReLU/clip at ``expr`` reads, its (lo, hi) bounds), or
+        (``expr``, None) when there is none."""
+        act = self._call(expr, "relax.nn.relu", "relax.clip")
+        if act is None or not self.bindings.single_use(act):
+            return expr, None
+        if act.op.name == "relax.nn.relu":
+            return act.args[0], (0.0, None)
+        try:
+            return act.args[0], tuple(scalar_argument(a) for a in act.args[1:3])
+        except (AttributeError, TypeError, ValueError):
+            raise _Refused("clip bounds are not constants") from None
+
+    def rewrite_add(self, call: relax.Call) -> relax.Expr | None:
+        """``quantize([relu|clip](dequantize(a) + dequantize(b)), s_y, z_y)`` -> the int8 add
+
+            y_q = clip(round_even(a M_a + b M_b + c) , lo_q, hi_q),   M = s / s_y,
+            c = z_y - z_a M_a - z_b M_b
+
+        in float32 on the integers (ONNX Runtime's QLinearAdd arithmetic), the activation as
+        the clip bounds; None if ``call`` is not that."""
+        try:
+            inner, bounds = self.activation(call.args[0])
+        except _Refused:
+            return None
+        add = self._call(inner, "relax.add")
+        out = [self.evaluate(call.args[1]), self.evaluate(call.args[2])]
+        out_dtype = str(call.attrs.out_dtype)
+        if add is None or any(p is None or p.size != 1 for p in out) or out_dtype not in _QRANGE:
+            return None
+        try:
+            operands = [self.quantized_input(a) for a in add.args]
+        except _Refused:
+            return None
+        s_y, z_y = float(out[0].reshape(())), int(out[1].reshape(()))
+        lo, hi = _clip_range(bounds, s_y, z_y, out_dtype)
+        total = None
+        offset = float(z_y)
+        for x in operands:
+            m = np.float32(x.scale) / np.float32(s_y)
+            term = relax.op.multiply(relax.op.astype(x.data, "float32"),
+                                     relax.const(m, "float32"))
+            total = term if total is None else relax.op.add(total, term)
+            offset -= float(m) * x.zero_point
+        if offset:
+            total = relax.op.add(total, relax.const(np.float32(offset), "float32"))
+        clipped = relax.op.clip(round_even(total), relax.prim_value(float(lo)),
+                                relax.prim_value(float(hi)))
+        self.count += 1
+        record(INT8_KERNEL + "add")
         return relax.op.astype(clipped, out_dtype)
 
     def rewrite_float_output(self, call: relax.Call) -> relax.Expr:
@@ -370,6 +414,18 @@ class _Rewriter:
         if np.any(offset):
             acc = relax.op.add(acc, _channel_const(offset, channel_axis, rank, "int32"))
         return acc, combined, channel_axis, rank
+
+
+def _clip_range(bounds, s_y: float, z_y: int, dtype: str) -> tuple[int, int]:
+    """The quantized range of ``dtype`` narrowed by an activation's float (lo, hi) bounds
+    (None or infinite: no bound)."""
+    lo, hi = _QRANGE[dtype]
+    if bounds is not None:
+        if bounds[0] is not None and np.isfinite(bounds[0]):
+            lo = max(lo, z_y + int(np.rint(bounds[0] / s_y)))
+        if bounds[1] is not None and np.isfinite(bounds[1]):
+            hi = min(hi, z_y + int(np.rint(bounds[1] / s_y)))
+    return lo, hi
 
 
 def _dequantized(data, scale, zero, axis: int) -> np.ndarray:

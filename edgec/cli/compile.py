@@ -48,6 +48,10 @@ def add_parser(sub) -> None:
     q.add_argument("--bias-correction", action="store_true",
                    help="subtract from each layer's bias the mean error int8 adds to its "
                         "output channels on the calibration data")
+    q.add_argument("--int8-adds", action="store_true",
+                   help="run the residual adds between int8 layers on int8 too (their inputs "
+                        "quantized: smaller tensors, one more rounding; by default the add "
+                        "runs in the epilogue of the int8 conv before it)")
     q.add_argument("--eval", metavar="NPZ|DIR", dest="evaluation",
                    help="evaluation inputs (same format as --calibration): int8 is measured "
                         "against float on them (top-1 with --labels, else output error)")
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                              calibration_method=args.calibration_method,
                              per_channel=not args.per_tensor,
                              bias_correction=args.bias_correction,
+                             int8_adds=args.int8_adds,
                              evaluation=args.evaluation,
                              labels=args.labels, accuracy_budget=args.accuracy_budget,
                              group_size=args.group_size)

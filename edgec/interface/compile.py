@@ -50,6 +50,7 @@ def compile(  # noqa: A001 - the public name users expect
     calibration_method: str = "minmax",
     per_channel: bool = True,
     bias_correction: bool = False,
+    int8_adds: bool = False,
     evaluation=None,
     labels=None,
     accuracy_budget: str | float | None = None,
@@ -68,7 +69,10 @@ def compile(  # noqa: A001 - the public name users expect
     file, a folder of them, or an iterable of ``{input: array}`` samples) gives the activation
     ranges, by ``calibration_method`` (minmax, percentile, entropy); weights are per output
     channel unless ``per_channel`` is False; ``bias_correction`` subtracts from each layer's
-    bias the mean error int8 adds to its output channels on the calibration data. An already quantized (QDQ / QOperator) model
+    bias the mean error int8 adds to its output channels on the calibration data;
+    ``int8_adds`` runs the residual adds that feed int8 layers on int8 as well (their operands
+    quantized: every tensor between int8 layers int8, at one more rounding). An already
+    quantized (QDQ / QOperator) model
     needs none of this: its int8 operators run on integer kernels as they are.
     ``quantize="int8-dynamic"`` (int8 matmuls, activations quantized on every call),
     ``"int8-weights"`` or ``"int4-weights"`` (weights stored in 8 / 4 bits, ``group_size``
@@ -91,7 +95,7 @@ def compile(  # noqa: A001 - the public name users expect
     matmul_quantization = _matmul_quantization(quantize, calibration, group_size, per_channel)
     quantize_options = None if matmul_quantization is not None else \
         _quantize_options(quantize, calibration, calibration_method, per_channel,
-                          bias_correction)
+                          bias_correction, int8_adds)
     budget = _check_evaluation(quantize_options, evaluation, labels, accuracy_budget,
                                accuracy_metric)
     imported = import_onnx(model, shapes)
@@ -223,7 +227,7 @@ def _matmul_quantization(quantize, calibration, group_size: int, per_channel: bo
 
 
 def _quantize_options(quantize, calibration, method: str, per_channel: bool,
-                      bias_correction: bool = False):
+                      bias_correction: bool = False, int8_adds: bool = False):
     if quantize is None:
         if calibration is not None:
             raise OptionError("calibration data was given without --quantize int8; add "
@@ -240,7 +244,7 @@ def _quantize_options(quantize, calibration, method: str, per_channel: bool,
     from edgec.quantize.options import QuantizeOptions
 
     return QuantizeOptions(method=method, per_channel=per_channel,
-                           bias_correction=bool(bias_correction))
+                           bias_correction=bool(bias_correction), int8_adds=bool(int8_adds))
 
 
 def _quantization_entry(calibrate, rewrites: Mapping[str, int],

@@ -6,14 +6,16 @@ activations are recognised, so the ranges are those of the tensors the int8 kern
 
 1. **Points.** Every conv2d (NCHW) and matmul with a constant float32 weight is a *linear
    chain* ``op -> [+ bias] -> [relu | clip | hard_swish | hard_sigmoid]``; its input and the
-   chain's end are the points whose ranges are measured.
+   chain's end are the points whose ranges are measured, with the operands of the residual
+   adds that run on int8 (``_int8_tensors``).
 2. **Measure.** A copy of ``main`` that also returns every point is lowered with edgec's own
    lower/finalize phases, built for the machine running the compile, and run on every sample
    (the model as edgec compiles it, not another engine's version of it). ``minmax`` needs one
    pass over the data; ``percentile`` and ``entropy`` a second one for histograms
    (``ranges.py``); the model's inputs always keep their min/max range.
 3. **Rewrite.** Each point an int8 chain reads becomes ``dequantize(quantize(v))`` with its
-   int8 parameters (a chain's end that only float operators read stays float),
+   int8 parameters (a chain's end that only float operators read stays float; the operands
+   of a residual add whose result an int8 chain reads are quantized, so the add runs on int8),
    each weight ``dequantize(W_q)`` with symmetric int8 values, per output channel unless
    per-tensor was asked. ``QDQToInteger`` then turns each chain into an integer kernel.
 """
@@ -30,7 +32,7 @@ from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from edgec.errors import InternalError
-from edgec.passes.bindings import constant_array, key, make_constant
+from edgec.passes.bindings import constant_array, key, make_constant, static_shape
 from edgec.passes.rewrite_log import collecting, record
 from edgec.quantize.data import CalibrationSet
 from edgec.quantize.options import QuantizeOptions
@@ -147,6 +149,47 @@ def find_chains(func: relax.Function) -> list[_Chain]:
     return chains
 
 
+@dataclasses.dataclass
+class _Add:
+    """A residual add of two computed tensors of its own shape, and its end: itself, or the
+    ReLU/clip that is its only user."""
+
+    operands: list[relax.Var]
+    end_var: relax.Var
+
+
+def find_adds(func: relax.Function) -> list[_Add]:
+    bindings = _bindings(func)
+    value_of = {key(b.var): b.value for b in bindings}
+    users: dict[int, list[relax.Var]] = {}
+    for b in bindings:
+        if isinstance(b.value, relax.Call):
+            for arg in b.value.args:
+                if isinstance(arg, relax.Var):
+                    users.setdefault(key(arg), []).append(b.var)
+    body = func.body.body
+    returned = {key(e) for e in (body.fields if isinstance(body, relax.Tuple) else [body])
+                if isinstance(e, relax.Var)}
+    adds = []
+    for b in bindings:
+        if _op_name(b.value) != "relax.add" or str(b.var.ty.dtype) != "float32":
+            continue
+        operands = list(b.value.args)
+        shape = static_shape(b.var)
+        if shape is None or not all(
+                isinstance(a, relax.Var) and key(a) in value_of and key(a) not in returned
+                and str(a.ty.dtype) == "float32" and static_shape(a) == shape
+                for a in operands):
+            continue
+        end = b.var
+        found = users.get(key(end), [])
+        if len(found) == 1 and key(end) not in returned \
+                and _op_name(value_of[key(found[0])]) in ("relax.nn.relu", "relax.clip"):
+            end = found[0]
+        adds.append(_Add(operands, end))
+    return adds
+
+
 def _positions(func: relax.Function, points: list[relax.Var]) -> list[tuple[str, int]]:
     """Where each point is: ("param", i) or ("binding", i), stable across ToNonDataflow."""
     params = {key(p): i for i, p in enumerate(func.params)}
@@ -251,9 +294,9 @@ def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: Calibration
     return chosen
 
 
-def _shared_ends(func: relax.Function, chains: list[_Chain], read: set[int]) -> dict[int, int]:
-    """key(end) -> key(int8 input) for each chain end that no chain reads but that reaches one
-    chain's input through operators that only select or move values (a max pool, a nearest
+def _shared_ends(func: relax.Function, ends: list[relax.Var], read: set[int]) -> dict[int, int]:
+    """key(end) -> key(int8 tensor) for each layer end (a chain's or a residual add's) that is
+    not in ``read`` but reaches a tensor of ``read`` (an int8 chain's or add's input) through operators that only select or move values (a max pool, a nearest
     resize, a concat, a reshape, a transpose), with no other user on the way. Quantized with
     that input's parameters, the end gives the same values there (selection and the rounding
     commute) and the values stay int8 through those operators (``QDQToInteger`` runs them on
@@ -269,10 +312,10 @@ def _shared_ends(func: relax.Function, chains: list[_Chain], read: set[int]) -> 
                     if isinstance(var, relax.Var):
                         users.setdefault(key(var), []).append(b)
     shares = {}
-    for chain in chains:
-        if chain.end_var is None or key(chain.end_var) in read:
+    for end in ends:
+        if key(end) in read:
             continue
-        var = chain.end_var
+        var = end
         while True:
             found = users.get(key(var), [])
             if len(found) != 1 or not is_transparent(found[0].value) \
@@ -280,9 +323,39 @@ def _shared_ends(func: relax.Function, chains: list[_Chain], read: set[int]) -> 
                 break
             var = found[0].var
             if key(var) in read:
-                shares[key(chain.end_var)] = key(var)
+                shares[key(end)] = key(var)
                 break
     return shares
+
+
+def _int8_tensors(func: relax.Function, chains: list[_Chain], adds: list[_Add]):
+    """(read, shares): the tensors quantized with their own parameters (every chain's input;
+    the operands of each residual add whose end is quantized) and the ends quantized as the
+    int8 tensor they only move into (``_shared_ends``). A residual add whose result an int8
+    layer reads runs on int8 too (``QDQToInteger``): its operands, float chain ends
+    otherwise, are quantized so the kernels before it write int8 and it reads int8, as
+    TFLite's and ONNX Runtime's quantizers do."""
+    read = {key(c.input_var) for c in chains}
+    ends = [c.end_var for c in chains if c.end_var is not None] + [a.end_var for a in adds]
+    while True:
+        shares = _shared_ends(func, ends, read)
+        grown = {key(v) for a in adds if key(a.end_var) in read or key(a.end_var) in shares
+                 for v in a.operands} - read
+        if not grown:
+            return read, shares
+        read |= grown
+
+
+def _closure(inputs: set[int], adds: list[_Add], shares: dict[int, int]) -> set[int]:
+    """The tensors quantized when the chains reading ``inputs`` are int8 (``_int8_tensors``
+    for a subset of the chains)."""
+    quantized = set(inputs)
+    while True:
+        size = len(quantized)
+        quantized |= {end for end, target in shares.items() if target in quantized}
+        quantized |= {key(v) for a in adds if key(a.end_var) in quantized for v in a.operands}
+        if len(quantized) == size:
+            return quantized
 
 
 def bias_correction(chain: _Chain, weight: np.ndarray, restored: np.ndarray,
@@ -391,6 +464,7 @@ class QuantizeSummary:
     tensors: list[TensorRange]
     layers: list[LayerReport]
     evaluation: object | None = None     # ``evaluate.Evaluation`` with --eval
+    int8_adds: bool = False
 
     def to_json(self) -> dict:
         def clean(d):
@@ -398,7 +472,7 @@ class QuantizeSummary:
                     for k, v in d.items() if k != "means"}
 
         return {"source": "calibrated", "method": self.method, "per_channel": self.per_channel,
-                "samples": self.samples,
+                "samples": self.samples, "int8_adds": self.int8_adds,
                 "tensors": [clean(dataclasses.asdict(t)) for t in self.tensors],
                 "layers": [clean(dataclasses.asdict(x)) for x in self.layers],
                 **({"evaluation": self.evaluation.to_json()} if self.evaluation else {})}
@@ -410,16 +484,20 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet, options: Quant
     ``evaluation``: ``(Evaluator, budget or None)`` to measure accuracy (``evaluate.py``)."""
     func = mod["main"]
     chains = find_chains(func)
-    summary = QuantizeSummary(options.method, options.per_channel, len(calibration), [], [])
+    summary = QuantizeSummary(options.method, options.per_channel, len(calibration), [], [],
+                              int8_adds=options.int8_adds)
     if not chains:
         return mod, summary
+    adds = find_adds(func) if options.int8_adds else []
+    read, shares = _int8_tensors(func, chains, adds)
     points: list[relax.Var] = []
     seen = set()
-    for chain in chains:
-        for var in (chain.input_var, chain.end_var):
-            if var is not None and key(var) not in seen:
-                seen.add(key(var))
-                points.append(var)
+    extra = [v for a in adds for v in (*a.operands, a.end_var)
+             if key(v) in read or key(v) in shares]
+    for var in [v for c in chains for v in (c.input_var, c.end_var)] + extra:
+        if var is not None and key(var) not in seen:
+            seen.add(key(var))
+            points.append(var)
     logger.info("calibrating %d tensors of %d linear operators on %d samples (%s)",
                 len(points), len(chains), len(calibration), options.method)
     value_of = {key(b.var): b.value for b in _bindings(func)}
@@ -465,25 +543,25 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet, options: Quant
 
     def rewrite(float_chains: frozenset[int] | None) -> tvm.IRModule:
         """``mod`` in QDQ form with the chains in ``float_chains`` left in float: their weights
-        stay float, and only a tensor that an int8 chain reads is quantized. A chain's end that
-        no int8 chain reads stays float (the kernel dequantizes into it): quantizing it too
-        would round the values twice on their way to the next int8 input, once at the end and
-        again after the float operators in between (an affine, a residual add). On
-        PP-OCRv4's recognizer, not quantizing those ends raised the output SQNR from 9.9 to
-        14.3 dB.
+        stay float, and only a tensor that an int8 layer reads is quantized (``_closure``). A
+        chain's end that only float operators read stays float (the kernel dequantizes into
+        it): quantizing it too would round the values twice on their way to the next int8
+        input, once at the end and again after the float operators in between (an affine).
+        On PP-OCRv4's recognizer, not quantizing those ends raised the output SQNR from 9.9 to
+        14.3 dB. A residual add is the exception: whose result an int8 layer reads, it runs
+        on int8 and its operands are quantized.
 
         ``float_chains=None``: every chain and input switchable at run time instead, the
         module taking one more parameter, ``switches(...)``'s vector."""
         switchable = float_chains is None
         kept = chains if switchable else [c for i, c in enumerate(chains)
                                           if i not in float_chains]
-        needed = {key(c.input_var) for c in kept}
+        needed = _closure({key(c.input_var) for c in kept}, adds, shares) if not switchable \
+            else read | set(shares)
         wrap, params = {}, {}
         for index, var in enumerate(points):
             if key(var) not in needed:
-                if shares.get(key(var)) not in needed:
-                    continue
-                index = point_index[shares[key(var)]]   # switched with its int8 input
+                continue
             r = ranges[key(var)]
             value = value_of.get(key(var))
             if value is None:
@@ -506,17 +584,16 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet, options: Quant
         return relax.transform.Normalize()(out) if switchable else out
 
     chain_index = {key(c.call): i for i, c in enumerate(chains)}
-    point_index = {key(v): i for i, v in enumerate(points)}
-    read = {key(c.input_var) for c in chains}
-    shares = _shared_ends(func, chains, read)
 
     def switches(float_chains) -> np.ndarray:
         """The switch vector of ``rewrite(None)`` that makes it ``rewrite(float_chains)``."""
         on = np.zeros(len(points) + len(chains), np.float32)
-        for i, chain in enumerate(chains):
-            if i not in float_chains:
-                on[point_index[key(chain.input_var)]] = 1.0
-                on[len(points) + i] = 1.0
+        kept = [i for i in range(len(chains)) if i not in float_chains]
+        quantized = _closure({key(chains[i].input_var) for i in kept}, adds, shares)
+        for i, var in enumerate(points):
+            on[i] = float(key(var) in quantized)
+        for i in kept:
+            on[len(points) + i] = 1.0
         return on
 
     for var, r in zip(points, report):

@@ -17,6 +17,7 @@ class QuantizeOptions:
     percentile: float = 99.99       # for method "percentile"
     per_channel: bool = True        # weights: one scale per output channel (else per tensor)
     bias_correction: bool = False   # subtract each layer's mean int8 error from its bias
+    int8_adds: bool = False         # residual adds on int8 too (their operands quantized)
 
     def __post_init__(self):
         if self.method not in METHODS:

@@ -162,16 +162,25 @@ def main() -> int:
     read32, read8 = read_lines(fp32, lines, alphabet), read_lines(int8, lines, alphabet)
     same = sum(same_text(a, b) for a, b in zip(read32, read8))
     exact = sum(a == b for a, b in zip(read32, read8))
+    words = sum(a.split() == b.split() for a, b in zip(read32, read8))
     right32 = sum(same_text(a, t) for a, t in zip(read32, texts))
     right8 = sum(same_text(b, t) for b, t in zip(read8, texts))
+    exact32 = sum(a == t for a, t in zip(read32, texts))
+    exact8 = sum(b == t for b, t in zip(read8, texts))
     n = len(texts)
     print(f"lines      {n} rendered; int8 reads {same} ({100 * same / n:.1f}%) as fp32 does "
-          f"(spaces ignored); {exact} ({100 * exact / n:.1f}%) character for character")
+          f"(spaces ignored); {words} ({100 * words / n:.1f}%) as the same words (spaces "
+          f"at the ends and repeated ignored); {exact} ({100 * exact / n:.1f}%) character for "
+          "character")
     print(f"correct    fp32 {right32} ({100 * right32 / n:.1f}%), int8 {right8} "
-          f"({100 * right8 / n:.1f}%)")
-    for t, a, b in list(zip(texts, read32, read8))[:200]:
-        if not same_text(a, b):
-            print(f"  differs: {t!r}: fp32 {a!r}, int8 {b!r}")
+          f"({100 * right8 / n:.1f}%); character for character fp32 {exact32} "
+          f"({100 * exact32 / n:.1f}%), int8 {exact8} ({100 * exact8 / n:.1f}%)")
+    shown = 0
+    for t, a, b in zip(texts, read32, read8):
+        if a != b and shown < 40:
+            shown += 1
+            kind = "differs" if not same_text(a, b) else "spaces "
+            print(f"  {kind}: {t!r}: fp32 {a!r}, int8 {b!r}")
     return 0
 
 

@@ -268,3 +268,70 @@ def test_concat_of_different_parameters_stays_float(apply):
     after, log = apply(QDQToInteger(), before)
     tvm.ir.assert_structural_equal(after, before)
     assert not log
+
+
+A_SCALE, A_ZERO = 0.05, -4
+B_SCALE, B_ZERO = 0.08, 130
+
+
+def add_qdq(b_dequantized=True) -> tvm.IRModule:
+    """quantize(relu(dq(a) + dq(b))): a residual add and ReLU (int8 + uint8 operands)."""
+    a = relax.Var("a", relax.TensorType((1, 2, 3, 3), "int8"))
+    b = relax.Var("b", relax.TensorType((1, 2, 3, 3), "uint8" if b_dequantized else "float32"))
+
+    def build(bb, a, b):
+        ad = bb.emit(relax.op.dequantize(a, _c(A_SCALE, "float32"), _c(A_ZERO, "int8"), 1))
+        bd = bb.emit(relax.op.dequantize(b, _c(B_SCALE, "float32"), _c(B_ZERO, "uint8"), 1)) \
+            if b_dequantized else b
+        act = bb.emit(relax.op.nn.relu(bb.emit(relax.op.add(ad, bd))))
+        return relax.op.quantize(act, _c(Y_SCALE, "float32"), _c(Y_ZERO, "int8"), 1, "int8")
+
+    return _function(build, [a, b])
+
+
+def test_residual_add_becomes_int8_add(apply):
+    after, log = apply(QDQToInteger(), add_qdq())
+    assert log == {"int8 add": 1}
+    a = relax.Var("a", relax.TensorType((1, 2, 3, 3), "int8"))
+    b = relax.Var("b", relax.TensorType((1, 2, 3, 3), "uint8"))
+    m_a = np.float32(A_SCALE) / np.float32(Y_SCALE)
+    m_b = np.float32(B_SCALE) / np.float32(Y_SCALE)
+    offset = np.float32(Y_ZERO - float(m_a) * A_ZERO - float(m_b) * B_ZERO)
+
+    def build(bb, a, b):
+        total = relax.op.add(
+            relax.op.multiply(relax.op.astype(a, "float32"), relax.const(m_a, "float32")),
+            relax.op.multiply(relax.op.astype(b, "float32"), relax.const(m_b, "float32")))
+        total = relax.op.add(total, relax.const(offset, "float32"))
+        # ReLU: the int8 range starts at the zero point
+        return relax.op.astype(relax.op.clip(round_even(total), relax.prim_value(float(Y_ZERO)),
+                                             relax.prim_value(127.0)), "int8")
+
+    expected = relax.transform.Normalize()(_function(build, [a, b]))
+    tvm.ir.assert_structural_equal(relax.transform.Normalize()(after), expected)
+    # within one quantization step of the float emulation, on every input pair
+    grid_a, grid_b = np.meshgrid(np.arange(-128, 128), np.arange(0, 256), indexing="ij")
+    pairs = grid_a.size // 18 * 18
+    a_q = grid_a.reshape(-1)[:pairs].reshape(-1, 2, 3, 3).astype(np.int8)
+    b_q = grid_b.reshape(-1)[:pairs].reshape(-1, 2, 3, 3).astype(np.uint8)
+    got = np.concatenate([run_module(after, a_q[i:i + 1], b_q[i:i + 1])
+                          for i in range(0, len(a_q), 97)])
+    want = np.concatenate([run_module(add_qdq(), a_q[i:i + 1], b_q[i:i + 1])
+                           for i in range(0, len(a_q), 97)])
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    # (these scales put many sums exactly half-way: float32 order decides some of those ties)
+    assert np.mean(got == want) > 0.95
+
+
+def test_add_of_a_float_operand_is_left(apply):
+    before = add_qdq(b_dequantized=False)
+    after, log = apply(QDQToInteger(), before)
+    tvm.ir.assert_structural_equal(after, before)
+    assert not log
+
+
+def test_int8_add_is_idempotent(apply):
+    once, _ = apply(QDQToInteger(), add_qdq())
+    twice, log = apply(QDQToInteger(), once)
+    tvm.ir.assert_structural_equal(twice, once)
+    assert not log

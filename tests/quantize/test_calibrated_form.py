@@ -160,3 +160,59 @@ def test_bias_correction_removes_the_mean_error(tmp_path):
     bias = [np.mean([np.mean(a.run(s)["y"] - fp32.run(s)["y"], axis=(0, 2, 3)) for s in test],
                     axis=0) for a in (plain, corrected)]
     assert np.abs(bias[1]).max() < 0.5 * np.abs(bias[0]).max()
+
+
+def _residual_block(path) -> str:
+    """x -> conv1 3x3 + relu = r -> conv2 3x3 = c -> relu(r + c) = s -> conv3 1x1 -> y: an int8
+    layer reads the residual add's result, so the add runs on int8 and conv2 writes int8."""
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3,
+                                     "w1"),
+             numpy_helper.from_array(rng.standard_normal((8, 8, 3, 3)).astype(np.float32) * 0.1,
+                                     "w2"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32) * 0.1, "b2"),
+             numpy_helper.from_array(rng.standard_normal((4, 8, 1, 1)).astype(np.float32) * 0.3,
+                                     "w3")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r"]),
+             helper.make_node("Conv", ["r", "w2", "b2"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["r", "c"], ["a"]),
+             helper.make_node("Relu", ["a"], ["s"]),
+             helper.make_node("Conv", ["s", "w3"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "residual",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 16, 16])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return str(path)
+
+
+def test_residual_add_stays_in_the_conv_epilogue_by_default(tmp_path):
+    """The add reads conv2's float accumulator (fused into its kernel) and r in int8, and
+    writes int8 for conv3: one rounding."""
+    model = _residual_block(tmp_path / "m.onnx")
+    artifact = edgec.compile(model, "host", tuning_logs=False, quantize="int8",
+                             calibration=_samples())
+    entry = artifact.report.quantization
+    assert entry["int8_kernels"] == {"conv2d": 1, "conv2d (float output)": 2}
+    assert [t["quantized"] for t in entry["tensors"]] == [True, True, False, True]
+
+
+def test_residual_add_runs_on_int8(tmp_path):
+    model = _residual_block(tmp_path / "m.onnx")
+    artifact = edgec.compile(model, "host", tuning_logs=False, quantize="int8",
+                             calibration=_samples(), int8_adds=True)
+    entry = artifact.report.quantization
+    assert entry["int8_adds"]
+    assert entry["int8_kernels"] == {"conv2d": 2, "conv2d (float output)": 1, "add": 1}
+    assert entry["float_fallbacks"] == {}
+    # x, r (conv2's input, conv1's end), c (conv2's end, an operand of the add), s: all int8
+    assert len(entry["tensors"]) == 4
+    assert all(t["quantized"] for t in entry["tensors"])
+    fp32 = edgec.compile(model, "host", tuning_logs=False)
+    for sample in _samples(4, seed=7):
+        want = fp32.run(sample)["y"]
+        got = artifact.run(sample)["y"]
+        assert np.sqrt(np.mean((got - want) ** 2)) < 0.03 * np.sqrt(np.mean(want ** 2)) + 0.02
