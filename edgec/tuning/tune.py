@@ -249,13 +249,25 @@ def _tune_chunk(task, target, database, builder, runner, trials, batch, scratch,
     from tvm.s_tir import meta_schedule as ms
 
     context = ms.TuneContext(mod=task.mod, target=target, space_generator="post-order-apply",
-                             search_strategy="evolutionary", task_name=task.name,
+                             search_strategy=_search_strategy(trials), task_name=task.name,
                              num_threads="physical")
     callbacks = ms.measure_callback.MeasureCallback.create("default") + [_Progress(task, bar)]
     ms.tune_tasks(tasks=[context], task_weights=[1.0], work_dir=scratch,
                   max_trials_global=trials, max_trials_per_task=trials,
                   num_trials_per_iter=min(batch, trials), builder=builder, runner=runner,
                   database=database, cost_model="xgb", measure_callbacks=callbacks)
+
+
+def _search_strategy(trials: int):
+    """MetaSchedule's evolutionary search with a population sized to the run: its default
+    (512 candidates, 50 of them fresh random samples, scored by the cost model over 4 genetic
+    rounds per batch) is meant for runs of hundreds of trials per kernel; a run of a few
+    trials per kernel spent most of its time there (digits, 4 searched trials: 64 s)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    population = int(min(512, max(32, 16 * trials)))
+    return ms.search_strategy.EvolutionarySearch(
+        population_size=population, init_min_unmeasured=min(50, population // 4))
 
 
 def failure_reason(error: str | None) -> str:

@@ -27,3 +27,16 @@ def compile_and_check(model, name: str, disabled=(), target="host", atol=1e-4):
         assert result.passed, f"{name} with {disabled} off: max abs err {result.max_abs}"
         _COMPILED[key] = artifact
     return _COMPILED[key]
+
+
+def transpose_pairs(ir_text: str) -> tuple[int, int]:
+    """(permute_dims count, permute_dims applied to another permute_dims's result)."""
+    import re
+
+    defined = {}
+    for line in ir_text.splitlines():
+        match = re.match(r"\s*(\w+)(?::[^=]*)? = R\.permute_dims\((\w+)", line)
+        if match:
+            defined[match.group(1)] = match.group(2)
+    pairs = sum(1 for arg in defined.values() if arg in defined)
+    return len(defined), pairs

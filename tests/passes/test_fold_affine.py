@@ -116,7 +116,7 @@ def test_idempotent(apply):
     tvm.ir.assert_structural_equal(once, twice)
 
 
-@pytest.mark.parametrize("name", ["cls", "det"])
+@pytest.mark.parametrize("name", ["cls"])   # (det: the same patterns, twice the compile time)
 def test_real_models_match_onnxruntime(paddleocr_models, name):
     from tests.passes.model_check import compile_and_check
 
