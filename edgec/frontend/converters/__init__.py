@@ -24,6 +24,7 @@ from edgec.frontend.converters.conv_transpose import convert_conv_transpose
 from edgec.frontend.converters.detection import convert_nms, convert_roi_align
 from edgec.frontend.converters.elementwise import convert_is_inf, convert_mish, convert_softplus
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
+from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
 from edgec.frontend.converters import quantized as q
 
 Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
@@ -38,6 +39,9 @@ CONVERTERS: dict[str, Converter] = {
     "Mish": convert_mish,
     "BatchNormalization": convert_batch_norm,
     "LayerNormalization": convert_layer_norm,
+    "LSTM": convert_lstm,
+    "GRU": convert_gru,
+    "RNN": convert_rnn,
     # ONNX Runtime's QOperator format (ai.onnx and com.microsoft)
     "QLinearConv": q.convert_qlinear_conv,
     "QLinearMatMul": q.convert_qlinear_matmul,
