@@ -12,8 +12,9 @@ and once with both in int8 (each calibrated on other rendered pages / lines):
 3. the page's lines in reading order (top to bottom).
 
 A line counts as read the same when fp32 and int8 give the same text at the same position,
-spaces ignored as PaddleOCR's recognition metric ignores them; a page whose boxes differ in
-number counts its unmatched lines as different.
+spaces ignored as PaddleOCR's recognition metric ignores them (also printed: the same words,
+i.e. spaces at the ends and repeated ones ignored, and character for character); a page whose
+boxes differ in number counts its unmatched lines as different.
 
     python examples/ocr/int8_pages.py [--pages 20] [--calibration 16]
 """
@@ -83,7 +84,7 @@ def read_page(det, rec, page: np.ndarray, alphabet, post) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=20)
-    parser.add_argument("--calibration", type=int, default=16, help="pages (det) / 4x lines")
+    parser.add_argument("--calibration", type=int, default=16, help="pages (det) / 8x lines")
     parser.add_argument("--method", default="percentile")
     parser.add_argument("--target", default="host")
     args = parser.parse_args()
@@ -98,7 +99,7 @@ def main() -> int:
     rec_shapes = {"x": (1, 3, int8_text.HEIGHT, int8_text.WIDTH)}
     det_calib = [{"x": det_input(render_page(10_000 + i)[0])} for i in range(args.calibration)]
     rec_calib = [{"x": int8_text.render(t, seed=i)[None]} for i, t in
-                 enumerate(int8_text.random_texts(4 * args.calibration, seed=2))]
+                 enumerate(int8_text.random_texts(8 * args.calibration, seed=2))]
     models = {}
     for precision in ("fp32", "int8"):
         quantize = {} if precision == "fp32" else {
@@ -111,7 +112,7 @@ def main() -> int:
     for name, artifact in zip(("det", "rec"), models["int8"]):
         print(f"{name:<4} " + next(line for line in artifact.report.lines()
                                    if line.startswith("int8")))
-    lines = same = right32 = right8 = pages_same = 0
+    lines = same = words = exact = right32 = right8 = pages_same = 0
     for index in range(args.pages):
         page, texts = render_page(index)
         read32 = read_page(*models["fp32"], page, alphabet, post)
@@ -119,6 +120,8 @@ def main() -> int:
         lines += max(len(read32), len(read8))
         matches = sum(int8_text.same_text(a, b) for a, b in zip(read32, read8))
         same += matches
+        words += sum(a.split() == b.split() for a, b in zip(read32, read8))
+        exact += sum(a == b for a, b in zip(read32, read8))
         pages_same += matches == len(read32) == len(read8)
         right32 += sum(int8_text.same_text(a, t) for a, t in zip(read32, texts))
         right8 += sum(int8_text.same_text(b, t) for b, t in zip(read8, texts))
@@ -131,7 +134,8 @@ def main() -> int:
     print(f"pages      {args.pages} rendered ({total} lines); {pages_same} read the same "
           f"in full")
     print(f"lines      int8 reads {same} of {lines} ({100 * same / max(lines, 1):.1f}%) as fp32 "
-          f"does (spaces ignored)")
+          f"does (spaces ignored); {words} ({100 * words / max(lines, 1):.1f}%) as the same "
+          f"words; {exact} ({100 * exact / max(lines, 1):.1f}%) character for character")
     print(f"correct    fp32 {right32} ({100 * right32 / total:.1f}%), int8 {right8} "
           f"({100 * right8 / total:.1f}%) of the {total} drawn lines")
     return 0

@@ -8,7 +8,7 @@ lines), decodes both with CTC greedy decoding over the model's own character lis
 how many lines int8 reads as fp32 does (spaces ignored, as PaddleOCR's own recognition metric
 does; also character for character), and how many each reads right.
 
-    python examples/ocr/int8_text.py [--lines 200] [--calibration 64] [--method percentile]
+    python examples/ocr/int8_text.py [--lines 200] [--calibration 128] [--method percentile]
                                      [--budget 2%] [--eval-lines 64]
 """
 
@@ -122,7 +122,7 @@ def read_lines(artifact, lines: np.ndarray, alphabet) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200)
-    parser.add_argument("--calibration", type=int, default=64)
+    parser.add_argument("--calibration", type=int, default=128)
     parser.add_argument("--method", default="percentile")
     parser.add_argument("--target", default="host")
     parser.add_argument("--bias-correction", action="store_true")
