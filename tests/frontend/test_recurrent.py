@@ -123,3 +123,49 @@ def test_unknown_activation_is_refused_with_the_node():
     model = recurrent_model("RNN", activations=["Gelu"])
     with pytest.raises(UnsupportedModelError, match="RNN node .* activation 'Gelu'"):
         edgec.compile(model.SerializeToString(), "host", tuning_logs=False)
+
+
+def _crnn(seq=16) -> onnx.ModelProto:
+    """A CRNN text recognizer's tail as exporters write it: features [batch, C, 1, seq] ->
+    Squeeze -> Transpose to [seq, batch, C] -> bidirectional LSTM -> Transpose/Reshape of Y to
+    [seq, batch, 2H] -> MatMul + Add (the classes)."""
+    rng = np.random.default_rng(7)
+    channels, hidden, classes = 32, 24, 11
+
+    def w(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32),
+                                       name)
+
+    inits = [w("W", 2, 4 * hidden, channels), w("R", 2, 4 * hidden, hidden),
+             w("B", 2, 8 * hidden), w("fc", 2 * hidden, classes), w("fc_b", classes),
+             numpy_helper.from_array(np.array([2], np.int64), "axes"),
+             numpy_helper.from_array(np.array([seq, 1, 2 * hidden], np.int64), "shape")]
+    nodes = [helper.make_node("Squeeze", ["x", "axes"], ["s"]),
+             helper.make_node("Transpose", ["s"], ["t"], perm=[2, 0, 1]),
+             helper.make_node("LSTM", ["t", "W", "R", "B"], ["y"], hidden_size=hidden,
+                              direction="bidirectional"),
+             helper.make_node("Transpose", ["y"], ["yt"], perm=[0, 2, 1, 3]),
+             helper.make_node("Reshape", ["yt", "shape"], ["r"]),
+             helper.make_node("MatMul", ["r", "fc"], ["m"]),
+             helper.make_node("Add", ["m", "fc_b"], ["logits"])]
+    graph = helper.make_graph(
+        nodes, "crnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                      [1, channels, 1, seq])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [seq, 1, classes])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_crnn_tail_and_its_dynamic_int8_form():
+    model = _crnn()
+    _check(model, atol=1e-4)
+    int8 = edgec.compile(model.SerializeToString(), "host", tuning_logs=False,
+                         quantize="int8-dynamic")
+    # the LSTM's input GEMMs, its per-step recurrent matmuls and the classifier: int8
+    kernels = int8.report.quantization["int8_kernels"]
+    assert sum(kernels.values()) >= 3, kernels
+    x = {"x": np.random.default_rng(1).standard_normal((1, 32, 1, 16)).astype(np.float32)}
+    want = OrtReference(model.SerializeToString()).run(x)["logits"]
+    got = int8.run(x)["logits"]
+    assert np.sqrt(np.mean((got - want) ** 2)) < 0.05 * np.sqrt(np.mean(want ** 2))
