@@ -17,6 +17,10 @@ def add_parser(sub) -> None:
                         "(default: host)")
     p.add_argument("-s", "--input-shape", action="append", default=[], metavar="NAME:DIMS",
                    help="static shape of an input, e.g. x:1,3,224,224 (repeat per input)")
+    p.add_argument("--freeze-input", action="append", default=[],
+                   metavar="NAME=VALUE|NAME=FILE.npy",
+                   help="make an input that is a constant in practice (a shape, axes, k) a "
+                        "constant: NAME=3, NAME=1,-1 or NAME=value.npy (repeatable)")
     p.add_argument("-o", "--output", help="artifact file to write (default: MODEL.edgec.tar)")
     p.add_argument("-O", "--opt-level", type=int, choices=range(0, 4), default=None,
                    metavar="{0,1,2,3}", help="optimization level (default: the board's)")
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"-o {output}: is a directory; give a file name such as "
                           f"{output / 'model.edgec.tar'}")
     artifact = edgec.compile(args.model, args.target, input_shapes=args.input_shape,
+                             freeze_inputs=args.freeze_input,
                              opt_level=args.opt_level, disabled_passes=args.disable_pass,
                              dump_ir=args.dump_ir,
                              tuning_logs=False if args.no_tuning_logs else (

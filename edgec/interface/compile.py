@@ -41,6 +41,7 @@ def compile(  # noqa: A001 - the public name users expect
     target: str | Board = "host",
     *,
     input_shapes: InputShapes = None,
+    freeze_inputs=None,
     opt_level: int | None = None,
     disabled_passes: Iterable[str] = (),
     dump_ir: str | Path | None = None,
@@ -60,7 +61,9 @@ def compile(  # noqa: A001 - the public name users expect
     """Compile an ONNX model (path, bytes or ModelProto) for ``target``.
 
     ``input_shapes`` fixes symbolic input dimensions: ``{"x": (1, 3, 224, 224)}`` or
-    ``["x:1,3,224,224"]``. ``opt_level`` defaults to the board's. ``dump_ir`` writes the IR
+    ``["x:1,3,224,224"]``. ``freeze_inputs`` makes inputs that are constants in practice (a
+    shape, axes, ``k``) constants: ``{"k": 3, "shape": [1, -1]}`` or ``["k=3", "mask=m.npy"]``.
+    ``opt_level`` defaults to the board's. ``dump_ir`` writes the IR
     after every pass into that directory. ``tuning_logs``: True looks for the board's records
     (``tuning_logs/<board>`` here, then the ones shipped with edgec), a path uses that database,
     False uses none.
@@ -98,7 +101,9 @@ def compile(  # noqa: A001 - the public name users expect
                           bias_correction, int8_adds)
     budget = _check_evaluation(quantize_options, evaluation, labels, accuracy_budget,
                                accuracy_metric)
-    imported = import_onnx(model, shapes)
+    from edgec.frontend.freeze import freeze_map
+
+    imported = import_onnx(model, shapes, freeze_map(freeze_inputs))
     calibrate = None
     if quantize_options is not None:
         from edgec.quantize.calibrate import Calibrate
@@ -155,7 +160,8 @@ def compile(  # noqa: A001 - the public name users expect
                                               matmul_quantization)
     manifest = Manifest(
         model={"name": imported.name, "sha256": imported.sha256, "producer": imported.producer,
-               "opset": imported.opset.final, "source_opset": imported.opset.original},
+               "opset": imported.opset.final, "source_opset": imported.opset.original,
+               **({"frozen_inputs": imported.frozen} if imported.frozen else {})},
         board={"name": board.name, "arch": board.arch, "kind": board.kind,
                "description": board.description},
         target=resolved.target,
