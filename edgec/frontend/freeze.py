@@ -139,7 +139,8 @@ def check_shape_inputs(model: onnx.ModelProto, origin: str) -> None:
             if name in real_inputs:
                 found.add(name)
             node = producers.get(name)
-            if node is not None:
+            # a Shape/Size reads only the (static) shape of its input, not its values
+            if node is not None and node.op_type not in ("Shape", "Size"):
                 stack.extend(i for i in node.input if i)
         return found
 

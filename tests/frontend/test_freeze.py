@@ -85,3 +85,19 @@ def test_cli_freeze_input(tmp_path):
                      "-o", tmp_path / "a.edgec.tar")
     assert result.returncode == 0, result.stderr
     assert edgec.load(tmp_path / "a.edgec.tar").manifest.model["frozen_inputs"] == ["shape", "k"]
+
+
+def test_a_shape_computed_from_an_input_shape_is_not_refused():
+    """Reshape(x, Concat(Shape(x)[:1], [-1])) reads x's (static) shape, not its values."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"], end=1),
+             helper.make_node("Concat", ["s", "minus_one"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["x", "shape"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "shape_of", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 12])],
+        [onnx.numpy_helper.from_array(np.array([-1], np.int64), "minus_one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    artifact = edgec.compile(model.SerializeToString(), "host", tuning_logs=False)
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_array_equal(artifact.run({"x": x})["y"], x.reshape(2, 12))

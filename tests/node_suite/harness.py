@@ -100,10 +100,21 @@ def run_case(name: str) -> CaseResult:
     inputs, expected = _arrays(inputs_list), _arrays(outputs_list)
     feedable = inputs is not None and len(inputs) == len(graph_inputs)
     feeds = dict(zip(graph_inputs, inputs)) if feedable else {}
+    frozen: dict = {}
     try:
-        artifact = edgec.compile(model, "host", tuning_logs=False,
-                                 input_shapes={k: v.shape for k, v in feeds.items()
-                                               if v.ndim} or None)
+        while True:
+            try:
+                artifact = edgec.compile(model, "host", tuning_logs=False,
+                                         input_shapes={k: v.shape for k, v in feeds.items()
+                                                       if v.ndim} or None,
+                                         freeze_inputs=frozen)
+                break
+            except EdgecError as err:
+                # as a user would: an input the error asks to freeze gets the case's value
+                asked = re.search(r"--freeze-input (\S+)=VALUE", str(err))
+                if asked is None or asked.group(1) not in feeds:
+                    raise
+                frozen[asked.group(1)] = feeds.pop(asked.group(1))
         if not feedable or expected is None:
             return CaseResult(name, "skipped", "compiled, but its test data are sequences, "
                               "optionals or omitted optional inputs")
@@ -120,7 +131,7 @@ def run_case(name: str) -> CaseResult:
             problems.append(f"{out_name}: {problem}")
     if problems:
         return CaseResult(name, "wrong", "; ".join(problems))
-    return CaseResult(name, "pass")
+    return CaseResult(name, "pass", f"frozen: {', '.join(frozen)}" if frozen else "")
 
 
 def _difference(got, want: np.ndarray, rtol: float, atol: float) -> str:
