@@ -90,6 +90,27 @@ def _edgec_graph_passes() -> list[PassEntry]:
     ]
 
 
+def _convert_layout(desired: dict) -> tvm.transform.Pass:
+    """TVM's ConvertLayout, run only on a module with an operator ``desired`` names: the layout
+    is the convolutions', and TVM 0.27's pass crashes the process (an integer division by
+    zero) on a quantize with a runtime scale over a 1-d tensor, as in DynamicQuantizeLinear
+    written out in plain operators, with no convolution in sight."""
+    convert = relax.transform.ConvertLayout(desired)
+
+    @tvm.transform.module_pass(opt_level=0, name="ConvertLayout")
+    def run(mod, ctx):
+        names = set(desired)
+        for _, func in mod.functions_items():
+            if isinstance(func, relax.Function) and any(
+                    isinstance(v, relax.Call) and isinstance(v.op, tvm.ir.Op)
+                    and v.op.name in names
+                    for v in relax.analysis.get_var2val(func).values()):
+                return convert(mod)
+        return mod
+
+    return run
+
+
 def _layout_passes(layout: str) -> list[PassEntry]:
     from edgec.passes.simplify_ops import SimplifyOps
     from edgec.passes.sink_transposes import SinkTransposes
@@ -99,7 +120,7 @@ def _layout_passes(layout: str) -> list[PassEntry]:
                # TVM legalizes conv2d_transpose in NCHW only
                "relax.nn.conv2d_transpose": ["NCHW", "IOHW"]}
     return [
-        _entry("ConvertLayout", lambda: t.ConvertLayout(desired), "layout", 3),
+        _entry("ConvertLayout", lambda: _convert_layout(desired), "layout", 3),
         _entry("FoldConstant", t.FoldConstant, "layout", 3),
         _entry("EliminateCommonSubexpr", t.EliminateCommonSubexpr, "layout", 3),
         _entry("SinkTransposes", SinkTransposes, "layout", 3),

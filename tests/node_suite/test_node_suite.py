@@ -19,7 +19,17 @@ OPERATORS = ("isinf", "convtranspose", "nonmaxsuppression", "roialign", "batchno
              "causal_conv", "lstm", "gru", "rnn", "simple_rnn")
 ATTENTION_KINDS = ("fullymasked", "nan", "fp16", "boolmask", "softmax_precision",
                    "local_window", "structural_empty")
-CASES = case_names(r"^test_(" + "|".join(OPERATORS) + ")") + [
+# Resize: the cases that gave wrong answers once their scales could be frozen (antialias; scales
+# that do not divide the input size), and the dynamic-quantization ones that crashed ConvertLayout
+RESIZE_REFUSED = {
+    "test_resize_downsample_scales_cubic", "test_resize_downsample_scales_cubic_A_n0p5_exclude_outside",
+    "test_resize_downsample_scales_cubic_align_corners",
+    "test_resize_downsample_scales_cubic_antialias", "test_resize_downsample_scales_linear",
+    "test_resize_downsample_scales_linear_antialias",
+    "test_resize_downsample_sizes_cubic_antialias", "test_resize_downsample_sizes_linear_antialias"}
+CASES = sorted(RESIZE_REFUSED) + case_names(r"^test_dynamicquantizelinear") + case_names(
+    r"^test_resize_upsample_scales_(cubic|linear)") + case_names(
+    r"^test_(" + "|".join(OPERATORS) + ")") + [
     n for n in case_names(r"^test_attention") if any(k in n for k in ATTENTION_KINDS)]
 
 # Cases that compiled and differed before their fix (or were refused), and must now pass.
@@ -34,11 +44,15 @@ FIXED = {
     "test_layer_normalization_default_axis",
     # edgec's recurrent converters (TVM's importer has none), batchwise (layout 1) included
     *case_names(r"^test_(lstm|gru|rnn|simple_rnn)_"),
+    *case_names(r"^test_dynamicquantizelinear"),
+    # scales frozen, as the error asks
+    *case_names(r"^test_resize_upsample_scales_(cubic|linear)(_A_n0p5_exclude_outside"
+                r"|_align_corners|_asymmetric)?$"),
 }
 # Cases that compiled and differed before, and are now refused with a clear error.
 REFUSED = {"test_nonmaxsuppression_two_batches", "test_nonmaxsuppression_two_classes",
            "test_roialign_mode_max", "test_cast_FLOAT8E5M2_to_FLOAT", "test_if_seq",
-           "test_training_dropout"}
+           "test_training_dropout", *RESIZE_REFUSED}
 
 
 @pytest.mark.parametrize("name", CASES)

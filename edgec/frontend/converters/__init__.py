@@ -25,6 +25,7 @@ from edgec.frontend.converters.detection import convert_nms, convert_roi_align
 from edgec.frontend.converters.elementwise import convert_is_inf, convert_mish, convert_softplus
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
+from edgec.frontend.converters.resize import convert_resize
 from edgec.frontend.converters import quantized as q
 
 Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
@@ -42,6 +43,7 @@ CONVERTERS: dict[str, Converter] = {
     "LSTM": convert_lstm,
     "GRU": convert_gru,
     "RNN": convert_rnn,
+    "Resize": convert_resize,
     # ONNX Runtime's QOperator format (ai.onnx and com.microsoft)
     "QLinearConv": q.convert_qlinear_conv,
     "QLinearMatMul": q.convert_qlinear_matmul,
