@@ -22,7 +22,9 @@ from tvm import relax
 from edgec.frontend.converters.clip import convert_clip
 from edgec.frontend.converters.conv_transpose import convert_conv_transpose
 from edgec.frontend.converters.detection import convert_nms, convert_roi_align
-from edgec.frontend.converters.elementwise import convert_is_inf, convert_mish, convert_softplus
+from edgec.frontend.converters.elementwise import (convert_celu, convert_is_inf,
+                                                   convert_lp_normalization, convert_mish,
+                                                   convert_softplus)
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
 from edgec.frontend.converters.resize import convert_resize
@@ -38,6 +40,8 @@ CONVERTERS: dict[str, Converter] = {
     "IsInf": convert_is_inf,
     "Softplus": convert_softplus,
     "Mish": convert_mish,
+    "Celu": convert_celu,
+    "LpNormalization": convert_lp_normalization,
     "BatchNormalization": convert_batch_norm,
     "LayerNormalization": convert_layer_norm,
     "LSTM": convert_lstm,
@@ -54,4 +58,5 @@ CONVERTERS: dict[str, Converter] = {
     "QLinearConcat": q.convert_qlinear_concat,
     "QLinearSigmoid": q.convert_qlinear_sigmoid,
     "QLinearLeakyRelu": q.convert_qlinear_leaky_relu,
+    "ConvInteger": q.convert_conv_integer,
 }

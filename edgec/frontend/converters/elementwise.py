@@ -11,6 +11,8 @@
   ``n = exp(x)`` (the same function: ``tanh(log(1 + n)) = ((1+n)^2 - 1) / ((1+n)^2 + 1)``),
   which needs no ``log`` and loses nothing for negative ``x``; above ``x = 20`` (float16:
   ``x = 5``, where ``n(n + 2)`` would overflow) it is ``x`` to the type's precision.
+- ``Celu`` (TVM has none): ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
+- ``LpNormalization`` (TVM has none): ``x / ||x||_p`` along ``axis``, p 1 or 2.
 """
 
 from __future__ import annotations
@@ -71,3 +73,27 @@ def convert_mish(bb: relax.BlockBuilder, inputs, attr: dict, opset: int):
     t = op.multiply(n, op.add(n, two))
     gate = op.divide(t, op.add(t, two))
     return op.where(op.greater(x, limit), x, op.multiply(x, gate))
+
+
+def convert_celu(bb: relax.BlockBuilder, inputs, attr: dict, opset: int):
+    x = inputs[0]
+    dtype = str(x.ty.dtype)
+    alpha = _const(float(attr.get("alpha", 1.0)), dtype)
+    zero = _const(0.0, dtype)
+    negative = op.multiply(alpha, op.subtract(op.exp(op.divide(x, alpha)), _const(1.0, dtype)))
+    return op.add(op.maximum(zero, x), op.minimum(zero, negative))
+
+
+def convert_lp_normalization(bb: relax.BlockBuilder, inputs, attr: dict, opset: int):
+    from edgec.frontend.converters.common import refuse
+
+    x = inputs[0]
+    p = int(attr.get("p", 2))
+    axis = int(attr.get("axis", -1))
+    if p == 1:
+        norm = op.sum(op.abs(x), axis=[axis], keepdims=True)
+    elif p == 2:
+        norm = op.sqrt(op.sum(op.multiply(x, x), axis=[axis], keepdims=True))
+    else:
+        raise refuse("LpNormalization", attr, f"has p={p}", "ONNX allows p 1 or 2")
+    return op.divide(x, norm)

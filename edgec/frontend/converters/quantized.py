@@ -128,3 +128,45 @@ def _unary(op):
 convert_qlinear_sigmoid = _unary(lambda x, attr: relax.op.sigmoid(x))
 convert_qlinear_leaky_relu = _unary(
     lambda x, attr: relax.op.nn.leakyrelu(x, float(attr.get("alpha", 0.01))))
+
+
+def convert_conv_integer(bb: relax.BlockBuilder, inputs, attr: dict, opset: int):
+    """ConvInteger (2-D): ``conv(x - x_zero, w - w_zero)`` in int32 (padding with the zero
+    point, which is 0 after the shift); ``w_zero`` per tensor or per output channel."""
+    x, w, zx, zw = _padded(inputs, 4)
+    shape = [int(d) for d in x.ty.shape.values]
+    kernel = [int(d) for d in w.ty.shape.values]
+    if len(shape) != 4:
+        raise refuse("ConvInteger", attr, "is not two-dimensional",
+                     "only 2-D integer convolutions are supported")
+
+    def shifted(value, zero):
+        value = relax.op.astype(value, "int32")
+        if zero is None:
+            return value
+        zero = bb.normalize(zero)
+        per_channel = int(np.prod([int(d) for d in zero.ty.shape.values], dtype=np.int64)) > 1
+        zero = bb.normalize(relax.op.astype(zero, "int32"))
+        if per_channel:
+            zero = relax.op.reshape(zero, [-1, 1, 1, 1])
+        return relax.op.subtract(value, zero)
+
+    strides = [int(v) for v in attr.get("strides", [1, 1])]
+    dilations = [int(v) for v in attr.get("dilations", [1, 1])]
+    pads = [int(v) for v in attr.get("pads", [0, 0, 0, 0])]
+    auto_pad = attr.get("auto_pad", "NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        pads = [0, 0, 0, 0]
+        for i in range(2):
+            out = -(-shape[2 + i] // strides[i])
+            total = max(0, (out - 1) * strides[i] + (kernel[2 + i] - 1) * dilations[i] + 1
+                        - shape[2 + i])
+            small = total // 2
+            pads[i], pads[2 + i] = (small, total - small) if auto_pad == "SAME_UPPER" \
+                else (total - small, small)
+    elif auto_pad == "VALID":
+        pads = [0, 0, 0, 0]
+    return relax.op.nn.conv2d(bb.normalize(shifted(x, zx)), bb.normalize(shifted(w, zw)),
+                              strides=strides, padding=pads, dilation=dilations,
+                              groups=int(attr.get("group", 1)), out_dtype="int32")
