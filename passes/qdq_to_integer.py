@@ -157,6 +157,13 @@ class _Rewriter:
             return inner.astype(str(value.attrs.dtype))
         return None
 
+    def scalar_parameters(self, scale, zero) -> tuple[float, int] | None:
+        """A per-tensor (scale, zero point) pair given as constant subexpressions, or None."""
+        parts = [self.evaluate(scale), self.evaluate(zero)]
+        if any(p is None or p.size != 1 for p in parts):
+            return None
+        return float(parts[0].reshape(())), int(parts[1].reshape(()))
+
     # -- operands --------------------------------------------------------------------------
     def quantized_input(self, expr) -> _Input:
         dq = self._call(expr, "relax.dequantize")
@@ -166,10 +173,10 @@ class _Rewriter:
         dtype = str(data.ty.dtype)
         if dtype not in _QRANGE:
             raise _Refused(f"{dtype} activations")
-        scale, zero = self.evaluate(dq.args[1]), self.evaluate(dq.args[2])
-        if scale is None or zero is None or scale.size != 1 or zero.size != 1:
+        params = self.scalar_parameters(dq.args[1], dq.args[2])
+        if params is None:
             raise _Refused("per-channel or non-constant activation scale")
-        return _Input(data, float(scale.reshape(())), int(zero.reshape(())))
+        return _Input(data, *params)
 
     def quantized_weight(self, expr, out_axis: int) -> _Weight:
         """``dequantize(W_q)`` possibly transposed, with W_q a constant."""
@@ -233,10 +240,9 @@ class _Rewriter:
         nested: a concat of a dequantized tensor and a resized one)."""
         if self._call(call.args[0], *TRANSPARENT_OPS) is None:
             return None
-        out = [self.evaluate(call.args[1]), self.evaluate(call.args[2])]
-        if any(p is None or p.size != 1 for p in out):
+        params = self.scalar_parameters(call.args[1], call.args[2])
+        if params is None:
             return None
-        params = (float(out[0].reshape(())), float(out[1].reshape(())))
         moved: list[str] = []
         result = self._on_integers(call.args[0], params, str(call.attrs.out_dtype), moved)
         if result is None:
@@ -253,9 +259,7 @@ class _Rewriter:
         if dq is not None:
             if str(dq.args[0].ty.dtype) != dtype:
                 return None
-            own = [self.evaluate(dq.args[1]), self.evaluate(dq.args[2])]
-            if any(p is None or p.size != 1 for p in own) or \
-                    (float(own[0].reshape(())), float(own[1].reshape(()))) != params:
+            if self.scalar_parameters(dq.args[1], dq.args[2]) != params:
                 return None
             return dq.args[0]
         call = self._call(expr, *TRANSPARENT_OPS)
@@ -284,14 +288,13 @@ class _Rewriter:
             if not self.bindings.single_use(self.value(call.args[0])):
                 raise _Refused("the operator's float result is used elsewhere")
             out_dtype = str(call.attrs.out_dtype)
-            scale, zero = self.evaluate(call.args[1]), self.evaluate(call.args[2])
-            if out_dtype not in _QRANGE or scale is None or zero is None \
-                    or scale.size != 1 or zero.size != 1:
+            out = self.scalar_parameters(call.args[1], call.args[2])
+            if out_dtype not in _QRANGE or out is None:
                 raise _Refused("output quantized per channel or not to int8/uint8")
             acc, combined, channel_axis, rank = self.integer_accumulator(linear, bias)
         except _Refused:
             return call
-        s_y, z_y = float(scale.reshape(())), int(zero.reshape(()))
+        s_y, z_y = out
         lo, hi = _clip_range(bounds, s_y, z_y, out_dtype)
         multiplier = _channel_const(combined / np.float32(s_y), channel_axis, rank, "float32")
         scaled = relax.op.multiply(relax.op.astype(acc, "float32"), multiplier)
@@ -329,15 +332,15 @@ class _Rewriter:
         except _Refused:
             return None
         add = self._call(inner, "relax.add")
-        out = [self.evaluate(call.args[1]), self.evaluate(call.args[2])]
+        out = self.scalar_parameters(call.args[1], call.args[2])
         out_dtype = str(call.attrs.out_dtype)
-        if add is None or any(p is None or p.size != 1 for p in out) or out_dtype not in _QRANGE:
+        if add is None or out is None or out_dtype not in _QRANGE:
             return None
         try:
             operands = [self.quantized_input(a) for a in add.args]
         except _Refused:
             return None
-        s_y, z_y = float(out[0].reshape(())), int(out[1].reshape(()))
+        s_y, z_y = out
         lo, hi = _clip_range(bounds, s_y, z_y, out_dtype)
         total = None
         offset = float(z_y)

@@ -6,16 +6,17 @@ activations are recognised, so the ranges are those of the tensors the int8 kern
 
 1. **Points.** Every conv2d (NCHW) and matmul with a constant float32 weight is a *linear
    chain* ``op -> [+ bias] -> [relu | clip | hard_swish | hard_sigmoid]``; its input and the
-   chain's end are the points whose ranges are measured, with the operands of the residual
-   adds that run on int8 (``_int8_tensors``).
+   chain's end are the points whose ranges are measured, with (``int8_adds``) the operands of
+   the residual adds that run on int8 (``_int8_tensors``).
 2. **Measure.** A copy of ``main`` that also returns every point is lowered with edgec's own
    lower/finalize phases, built for the machine running the compile, and run on every sample
    (the model as edgec compiles it, not another engine's version of it). ``minmax`` needs one
    pass over the data; ``percentile`` and ``entropy`` a second one for histograms
    (``ranges.py``); the model's inputs always keep their min/max range.
 3. **Rewrite.** Each point an int8 chain reads becomes ``dequantize(quantize(v))`` with its
-   int8 parameters (a chain's end that only float operators read stays float; the operands
-   of a residual add whose result an int8 chain reads are quantized, so the add runs on int8),
+   int8 parameters (a chain's end that only float operators read stays float; with
+   ``int8_adds``, the operands of a residual add whose result an int8 chain reads are
+   quantized, so the add runs on int8),
    each weight ``dequantize(W_q)`` with symmetric int8 values, per output channel unless
    per-tensor was asked. ``QDQToInteger`` then turns each chain into an integer kernel.
 """
@@ -99,7 +100,9 @@ def _bindings(func: relax.Function) -> list[relax.Binding]:
     return [b for block in func.body.blocks for b in block.bindings]
 
 
-def find_chains(func: relax.Function) -> list[_Chain]:
+def _graph(func: relax.Function):
+    """(bindings, key(var) -> bound value, key(var) -> the vars bound to calls reading it as an
+    argument, keys of the vars ``main`` returns)."""
     bindings = _bindings(func)
     value_of = {key(b.var): b.value for b in bindings}
     users: dict[int, list[relax.Var]] = {}
@@ -111,6 +114,11 @@ def find_chains(func: relax.Function) -> list[_Chain]:
     body = func.body.body
     returned = {key(e) for e in (body.fields if isinstance(body, relax.Tuple) else [body])
                 if isinstance(e, relax.Var)}
+    return bindings, value_of, users, returned
+
+
+def find_chains(func: relax.Function) -> list[_Chain]:
+    bindings, value_of, users, returned = _graph(func)
 
     def only_user(var):
         found = users.get(key(var), [])
@@ -159,17 +167,7 @@ class _Add:
 
 
 def find_adds(func: relax.Function) -> list[_Add]:
-    bindings = _bindings(func)
-    value_of = {key(b.var): b.value for b in bindings}
-    users: dict[int, list[relax.Var]] = {}
-    for b in bindings:
-        if isinstance(b.value, relax.Call):
-            for arg in b.value.args:
-                if isinstance(arg, relax.Var):
-                    users.setdefault(key(arg), []).append(b.var)
-    body = func.body.body
-    returned = {key(e) for e in (body.fields if isinstance(body, relax.Tuple) else [body])
-                if isinstance(e, relax.Var)}
+    bindings, value_of, users, returned = _graph(func)
     adds = []
     for b in bindings:
         if _op_name(b.value) != "relax.add" or str(b.var.ty.dtype) != "float32":
@@ -296,8 +294,9 @@ def measure(mod: tvm.IRModule, points: list[relax.Var], calibration: Calibration
 
 def _shared_ends(func: relax.Function, ends: list[relax.Var], read: set[int]) -> dict[int, int]:
     """key(end) -> key(int8 tensor) for each layer end (a chain's or a residual add's) that is
-    not in ``read`` but reaches a tensor of ``read`` (an int8 chain's or add's input) through operators that only select or move values (a max pool, a nearest
-    resize, a concat, a reshape, a transpose), with no other user on the way. Quantized with
+    not in ``read`` but reaches a tensor of ``read`` (an int8 chain's or add's input) through
+    operators that only select or move values (a max pool, a nearest resize, a concat, a
+    reshape, a transpose), with no other user on the way. Quantized with
     that input's parameters, the end gives the same values there (selection and the rounding
     commute) and the values stay int8 through those operators (``QDQToInteger`` runs them on
     the integers; a concat once all its fields are int8 with those parameters)."""
@@ -330,9 +329,9 @@ def _shared_ends(func: relax.Function, ends: list[relax.Var], read: set[int]) ->
 
 def _int8_tensors(func: relax.Function, chains: list[_Chain], adds: list[_Add]):
     """(read, shares): the tensors quantized with their own parameters (every chain's input;
-    the operands of each residual add whose end is quantized) and the ends quantized as the
-    int8 tensor they only move into (``_shared_ends``). A residual add whose result an int8
-    layer reads runs on int8 too (``QDQToInteger``): its operands, float chain ends
+    the operands of each of ``adds`` whose end is quantized) and the ends quantized as the
+    int8 tensor they only move into (``_shared_ends``). A residual add (``adds``: only with
+    ``int8_adds``) whose result an int8 layer reads runs on int8 too (``QDQToInteger``): its operands, float chain ends
     otherwise, are quantized so the kernels before it write int8 and it reads int8, as
     TFLite's and ONNX Runtime's quantizers do."""
     read = {key(c.input_var) for c in chains}
@@ -548,8 +547,8 @@ def quantize_main(mod: tvm.IRModule, calibration: CalibrationSet, options: Quant
         it): quantizing it too would round the values twice on their way to the next int8
         input, once at the end and again after the float operators in between (an affine).
         On PP-OCRv4's recognizer, not quantizing those ends raised the output SQNR from 9.9 to
-        14.3 dB. A residual add is the exception: whose result an int8 layer reads, it runs
-        on int8 and its operands are quantized.
+        14.3 dB. With ``int8_adds``, a residual add whose result an int8 layer reads runs on
+        int8 and its operands are quantized.
 
         ``float_chains=None``: every chain and input switchable at run time instead, the
         module taking one more parameter, ``switches(...)``'s vector."""

@@ -13,6 +13,17 @@ from edgec.quantize.calibrate import _Chain, bias_correction
 from edgec.quantize.evaluate import Evaluator
 
 
+def _save(path, name: str, nodes, inits, x_shape, y_shape) -> str:
+    """A one-input (``x``), one-output (``y``) float model of ``nodes``, opset 17, saved."""
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return str(path)
+
+
 def _conv_affine_conv(path) -> str:
     """x -> conv 3x3 -> relu -> (x 0.5 + 0.25) -> conv 3x3 -> y: the relu's output is a layer's
     end that only float operators read; the affine's output (which the padded conv cannot
@@ -30,14 +41,7 @@ def _conv_affine_conv(path) -> str:
              helper.make_node("Mul", ["r1", "a"], ["m1"]),
              helper.make_node("Add", ["m1", "c"], ["s1"]),
              helper.make_node("Conv", ["s1", "w2"], ["y"], pads=[1, 1, 1, 1])]
-    graph = helper.make_graph(
-        nodes, "conv_affine_conv",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 16, 16])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return str(path)
+    return _save(path, "conv_affine_conv", nodes, inits, [1, 3, 16, 16], [1, 4, 16, 16])
 
 
 def _samples(count=16, seed=0):
@@ -131,13 +135,7 @@ def _edge_detector(path) -> str:
     weight -= weight.mean(axis=(2, 3), keepdims=True) - 0.0005      # sum ~ 0.0045 per channel
     inits = [numpy_helper.from_array(weight.astype(np.float32), "w")]
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], group=4)]
-    graph = helper.make_graph(
-        nodes, "edges", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 12, 12])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 10, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return str(path)
+    return _save(path, "edges", nodes, inits, [1, 4, 12, 12], [1, 4, 10, 10])
 
 
 def test_bias_correction_removes_the_mean_error(tmp_path):
@@ -179,14 +177,7 @@ def _residual_block(path) -> str:
              helper.make_node("Add", ["r", "c"], ["a"]),
              helper.make_node("Relu", ["a"], ["s"]),
              helper.make_node("Conv", ["s", "w3"], ["y"])]
-    graph = helper.make_graph(
-        nodes, "residual",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 16, 16])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return str(path)
+    return _save(path, "residual", nodes, inits, [1, 3, 16, 16], [1, 4, 16, 16])
 
 
 def test_residual_add_stays_in_the_conv_epilogue_by_default(tmp_path):
