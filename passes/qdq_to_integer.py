@@ -58,6 +58,7 @@ from edgec.passes.rewrite_driver import rewrite_until_stable
 from edgec.passes.rewrite_log import record
 
 _MAX_ROUNDS = 4
+_CONV_LAYOUTS = ("NCHW", "NHWC")
 _LINEAR_OPS = ("relax.nn.conv2d", "relax.matmul")
 # operators that only select or move values: quantize(op(dequantize(x))) with the same scale
 # and zero point on both sides is op(x) on the integers (max commutes with the monotonic
@@ -179,14 +180,21 @@ class _Rewriter:
         return _Input(data, *params)
 
     def quantized_weight(self, expr, out_axis: int) -> _Weight:
-        """``dequantize(W_q)`` possibly transposed, with W_q a constant."""
+        """``dequantize(W_q)`` possibly transposed or reshaped (TFLite's depthwise weights),
+        with W_q a constant."""
         perm = None
+        reshaped = None
         call = self._call(expr, "relax.permute_dims")
         if call is not None:
             rank = len(call.ty.shape.values)
             perm = ints(call.attrs.axes) if call.attrs.axes is not None \
                 else list(reversed(range(rank)))
             expr = call.args[0]
+        else:
+            call = self._call(expr, "relax.reshape")
+            if call is not None and call.ty.shape is not None:
+                reshaped = ints(call.ty.shape.values)
+                expr = call.args[0]
         dq = self._call(expr, "relax.dequantize")
         if dq is None:
             raise _Refused("weight is not a dequantized constant")
@@ -206,6 +214,8 @@ class _Rewriter:
         scale = np.broadcast_to(scale.astype(np.float64).reshape(shape), values.shape)
         if perm is not None:
             shifted, scale = np.transpose(shifted, perm), np.transpose(scale, perm)
+        if reshaped is not None:
+            shifted, scale = shifted.reshape(reshaped), scale.reshape(reshaped)
         reduced = tuple(i for i in range(scale.ndim) if i != out_axis)
         per_channel = scale.max(axis=reduced) if reduced else scale
         if not np.allclose(scale.min(axis=reduced) if reduced else scale, per_channel,
@@ -377,10 +387,11 @@ class _Rewriter:
         rank = len(linear.ty.shape.values)
         if linear.op.name == "relax.nn.conv2d":
             attrs = linear.attrs
-            if str(attrs.data_layout) != "NCHW" or str(attrs.kernel_layout) != "OIHW" \
-                    or str(attrs.out_layout or "NCHW") != "NCHW":
-                raise _Refused("conv2d not in NCHW/OIHW")
-            channel_axis, weight_axis = 1, 0
+            data_layout, kernel_layout = str(attrs.data_layout), str(attrs.kernel_layout)
+            if data_layout not in _CONV_LAYOUTS or str(attrs.out_layout or data_layout) \
+                    != data_layout or sorted(kernel_layout) != sorted("OIHW"):
+                raise _Refused(f"conv2d in {data_layout}/{kernel_layout}")
+            channel_axis, weight_axis = data_layout.index("C"), kernel_layout.index("O")
         else:
             if len(linear.args[1].ty.shape.values) != 2:
                 raise _Refused("matmul with a batched weight")
@@ -401,17 +412,25 @@ class _Rewriter:
             offset = offset + np.rint(vector / combined.astype(np.float64)).astype(np.int64)
         if np.abs(offset).max(initial=0) >= 2 ** 31:
             raise _Refused("bias does not fit int32")
-        w_const = make_constant(weight.values, "int8")
         if linear.op.name == "relax.nn.conv2d":
+            # The integer convolution is written in NCHW/OIHW whatever the model's layout
+            # (TFLite: NHWC with HWIO/HWOI weights); the layout phase gives it the board's.
             attrs = linear.attrs
+            kernel_layout = str(attrs.kernel_layout)
+            w_const = make_constant(np.transpose(weight.values,
+                                                 [kernel_layout.index(c) for c in "OIHW"]),
+                                    "int8")
+            nhwc = str(attrs.data_layout) == "NHWC"
             top, left, bottom, right = ints(attrs.padding)
-            data = x.data
+            data = relax.op.permute_dims(x.data, [0, 3, 1, 2]) if nhwc else x.data
             if top or left or bottom or right:
                 data = relax.op.nn.pad(data, [0, 0, 0, 0, top, bottom, left, right],
                                        pad_value=float(x.zero_point))
             acc = relax.op.nn.conv2d(data, w_const, strides=ints(attrs.strides), padding=0,
                                      dilation=ints(attrs.dilation), groups=int(attrs.groups),
                                      out_dtype="int32")
+            if nhwc:
+                acc = relax.op.permute_dims(acc, [0, 2, 3, 1])
         else:  # as a 1x1 conv over the rows, for DotProductConv (module docstring)
             acc = matmul_as_conv(x.data, weight.values)
         if np.any(offset):

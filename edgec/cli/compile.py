@@ -1,4 +1,4 @@
-"""``edgec compile MODEL.onnx --target BOARD [--input-shape NAME:DIMS] -o OUT.edgec.tar``"""
+"""``edgec compile MODEL.onnx|MODEL.tflite --target BOARD [--input-shape NAME:DIMS] -o OUT.edgec.tar``"""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from edgec.errors import OptionError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compile", help="compile an ONNX model into an artifact",
-                       description="Compile an ONNX model into one artifact file for a board.")
-    p.add_argument("model", help="the .onnx model file")
+    p = sub.add_parser("compile", help="compile an ONNX or TFLite model into an artifact",
+                       description="Compile an ONNX or TFLite model into one artifact file for "
+                                   "a board.")
+    p.add_argument("model", help="the .onnx or .tflite model file")
     p.add_argument("-t", "--target", default="host",
                    help="board name (see `edgec targets`) or a TVM target as JSON "
                         "(default: host)")
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from edgec.interface.compile_report import format_size
 
     output = Path(args.output) if args.output else Path(
-        Path(args.model).name.removesuffix(".onnx") + ".edgec.tar")
+        Path(args.model).name.removesuffix(".onnx").removesuffix(".tflite") + ".edgec.tar")
     if output.is_dir():
         raise OptionError(f"-o {output}: is a directory; give a file name such as "
                           f"{output / 'model.edgec.tar'}")

@@ -20,6 +20,7 @@ EXIT_INTERRUPTED = 130
 
 def _commands():
     from edgec.cli import bench as bench_cmd
+    from edgec.cli import check_model as check_model_cmd
     from edgec.cli import compile as compile_cmd
     from edgec.cli import emulator as emulator_cmd
     from edgec.cli import inspect as inspect_cmd
@@ -30,7 +31,8 @@ def _commands():
     from edgec.cli import tracker as tracker_cmd
     from edgec.cli import tune as tune_cmd
 
-    return [compile_cmd, tune_cmd, bench_cmd, run_cmd, inspect_cmd, quantize_report_cmd,
+    return [compile_cmd, check_model_cmd, tune_cmd, bench_cmd, run_cmd, inspect_cmd,
+            quantize_report_cmd,
             targets_cmd, serve_cmd, tracker_cmd, emulator_cmd]
 
 
@@ -39,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="edgec",
-        description="Compile ONNX models into verified artifacts for edge devices (on Apache TVM).")
+        description="Compile ONNX and TFLite models into verified artifacts for edge devices "
+                    "(on Apache TVM).")
     parser.add_argument("--version", action="version", version=f"edgec {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-v progress, -vv debug)")

@@ -1,5 +1,5 @@
 """``edgec run ARTIFACT [--device local|emulate|rpc://HOST:PORT] [--inputs in.npz]
-[--outputs out.npz] [--repeat N] [--check MODEL.onnx]``"""
+[--outputs out.npz] [--repeat N] [--check MODEL.onnx|MODEL.tflite]``"""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ logger = logging.getLogger(__name__)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="run an artifact, time it, compare it with ONNX Runtime",
+    p = sub.add_parser("run", help="run an artifact, time it, compare it with ONNX Runtime or LiteRT",
                        description="Run an artifact here, on a device over RPC, or on an "
                                    "emulated board; print its latency and, with --check, "
-                                   "compare its outputs with ONNX Runtime's on this machine.")
+                                   "compare its outputs with ONNX Runtime's (LiteRT's for a "
+                                   ".tflite model) on this machine.")
     p.add_argument("artifact", help="the .edgec.tar file")
     p.add_argument("-d", "--device", default="local", metavar="DEVICE",
                    help="local (default), emulate (qemu, see `edgec emulator setup`), or "
@@ -29,15 +30,16 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--outputs", metavar="OUT.npz", help="write the outputs here")
     p.add_argument("-n", "--repeat", type=int, default=10,
                    help="timed runs after one warm-up (default 10; 0 runs once, untimed)")
-    p.add_argument("--check", metavar="MODEL.onnx",
-                   help="compare outputs (and latency) with ONNX Runtime running this model")
+    p.add_argument("--check", metavar="MODEL",
+                   help="compare outputs (and latency) with ONNX Runtime running this .onnx "
+                        "model, or LiteRT running this .tflite model")
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL,
                    help=f"absolute tolerance for --check (default {DEFAULT_ATOL:g})")
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
                    help=f"relative tolerance for --check (default {DEFAULT_RTOL:g})")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads for edgec and ONNX Runtime alike (default: physical cores)")
+                   help="threads for edgec and the reference alike (default: physical cores)")
     p.add_argument("--report", metavar="FILE.json",
                    help="also write the latency and where it ran as JSON")
     p.set_defaults(func=run)
@@ -94,9 +96,10 @@ def _check(args, reference, inputs, result) -> int:
     expected = reference.run(inputs)
     if args.repeat > 0 and result.latency is not None and not result.emulated and \
             result.where == "this machine":
-        ort = reference.benchmark(inputs, args.repeat)
-        print(f"latency    {'onnxruntime':<12} {ort.describe()}, {reference.threads} threads")
-        print(f"ratio      edgec / onnxruntime = {result.latency.mean_ms / ort.mean_ms:.2f}x "
+        ref = reference.benchmark(inputs, args.repeat)
+        engine = reference.name.lower().replace(" ", "")
+        print(f"latency    {engine:<12} {ref.describe()}, {reference.threads} threads")
+        print(f"ratio      edgec / {engine} = {result.latency.mean_ms / ref.mean_ms:.2f}x "
               "(mean)")
     comparison = compare_outputs(result.outputs, expected, atol=args.atol, rtol=args.rtol)
     for item in comparison.outputs:
@@ -105,19 +108,21 @@ def _check(args, reference, inputs, result) -> int:
         print(f"check      {item.name}: max abs err {item.max_abs:.3g}, max rel err "
               f"{item.max_rel:.3g}  {verdict}{note}")
     tol = f"atol {args.atol:g}, rtol {args.rtol:g}"
+    if getattr(reference, "note", ""):
+        print(f"note       {reference.note}")
     if not comparison.passed:
-        raise CheckFailedError(f"outputs differ from ONNX Runtime beyond {tol} "
+        raise CheckFailedError(f"outputs differ from {reference.name} beyond {tol} "
                                f"(max abs error {comparison.max_abs:.3g})")
-    print(f"result     PASS: matches ONNX Runtime (on this machine) within {tol}")
+    print(f"result     PASS: matches {reference.name} (on this machine) within {tol}")
     return 0
 
 
 def _reference(args, manifest):
-    from edgec.reference import OrtReference
+    from edgec.reference import open_reference
     from edgec.reference.onnxruntime_ref import model_sha256
     from edgec.runtime.threads import configure_threads
 
-    reference = OrtReference(args.check, threads=configure_threads(args.threads))
+    reference = open_reference(args.check, threads=configure_threads(args.threads))
     try:
         same = model_sha256(args.check) == manifest.model.get("sha256")
     except OSError:

@@ -1,4 +1,4 @@
-"""ONNX in, Relax out: load, check, convert opset, fix shapes, fold constants, import."""
+"""ONNX or TFLite in, Relax out: load, check, convert opset, fix shapes, fold constants, import."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ from edgec.signature import Signature
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImportedModel", "import_onnx", "parse_shape_specs", "ModelSource"]
+__all__ = ["ImportedModel", "import_model", "import_onnx", "import_tflite", "parse_shape_specs",
+           "ModelSource"]
+
+_QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm",
+                      "QUANTIZE", "DEQUANTIZE"})
 
 
 @dataclasses.dataclass
@@ -34,11 +38,61 @@ class ImportedModel:
     sha256: str
     origin: str
     producer: str
-    opset: OpsetChange
-    onnx_ops: collections.Counter
+    opset: OpsetChange | None  # ONNX models only
+    source_ops: collections.Counter  # operators of the model file, by type
     cleanup: FoldReport
-    onnx_model: onnx.ModelProto  # after clean-up, with static shapes
+    onnx_model: onnx.ModelProto | None  # after clean-up, with static shapes (ONNX models)
     frozen: list[str] = dataclasses.field(default_factory=list)  # inputs made constants
+    format: str = "onnx"  # or "tflite"
+    quantized: bool = False  # the model carries int8 tensors with scales (QDQ / TFLite int8)
+    tflite_version: int | None = None  # TFLite schema version
+
+    def describe_format(self) -> str:
+        return self.opset.describe() if self.opset is not None else \
+            f"TFLite schema {self.tflite_version}"
+
+    def manifest_entry(self) -> dict:
+        """What the artifact manifest records of the model."""
+        entry = {"name": self.name, "sha256": self.sha256, "producer": self.producer}
+        if self.format == "onnx":
+            entry.update(opset=self.opset.final, source_opset=self.opset.original)
+        else:
+            entry.update(format=self.format, tflite_schema=self.tflite_version)
+        if self.frozen:
+            entry["frozen_inputs"] = self.frozen
+        return entry
+
+
+def import_model(source: ModelSource, input_shapes: ShapeMap | None = None,
+                 freeze: Freezes | None = None) -> ImportedModel:
+    """Import an ONNX or a TFLite model (told apart by the file's identifier)."""
+    from edgec.frontend.tflite_import import is_tflite
+
+    if not isinstance(source, onnx.ModelProto) and is_tflite(source):
+        return import_tflite(source, input_shapes, freeze)
+    return import_onnx(source, input_shapes, freeze)
+
+
+def import_tflite(source, input_shapes: ShapeMap | None = None,
+                  freeze: Freezes | None = None) -> ImportedModel:
+    """Read a ``.tflite`` model and import its main subgraph into Relax with static shapes."""
+    from edgec.frontend import tflite_import as tfl
+
+    data, name, origin = tfl.read_tflite(source)
+    tfl.check_no_freeze(freeze, origin)
+    model = tfl.parse_tflite(data, origin)
+    inputs = tfl.input_specs(model, input_shapes, origin)
+    ops = tfl.operator_names(model)
+    mod, outputs = tfl.import_tflite_to_relax(model, inputs, origin)
+    description = model.Description()
+    producer = description.decode("utf-8", "replace") if description else "unknown"
+    quantized = any(s.dtype in ("int8", "uint8") for s in inputs) or bool(_QDQ_OPS & set(ops))
+    return ImportedModel(mod=mod, signature=Signature(tuple(inputs), tuple(outputs)), name=name,
+                         sha256=tfl.sha256(data), origin=origin, producer=producer, opset=None,
+                         source_ops=ops, cleanup=FoldReport(nodes_before=sum(ops.values()),
+                                                            nodes_after=sum(ops.values())),
+                         onnx_model=None, format="tflite", quantized=quantized,
+                         tflite_version=int(model.Version()))
 
 
 def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None,
@@ -62,8 +116,9 @@ def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None,
                                     loaded.proto.producer_version) if p)
     return ImportedModel(mod=mod, signature=Signature(tuple(inputs), tuple(outputs)),
                          name=loaded.name, sha256=loaded.sha256, origin=loaded.origin,
-                         producer=producer or "unknown", opset=opset, onnx_ops=original_ops,
-                         cleanup=report, onnx_model=model, frozen=frozen)
+                         producer=producer or "unknown", opset=opset, source_ops=original_ops,
+                         cleanup=report, onnx_model=model, frozen=frozen,
+                         quantized=bool(_QDQ_OPS & set(original_ops)))
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:

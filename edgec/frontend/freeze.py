@@ -4,6 +4,7 @@ clean-up, so every operator that needs it constant sees a constant."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -120,11 +121,33 @@ _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "s
                "Range": ["start", "limit", "delta"], "ConstantOfShape": ["input"]}
 
 
-def check_shape_inputs(model: onnx.ModelProto, origin: str) -> None:
-    """After the clean-up: an operator input that decides a shape and still depends on a model
-    input is an error that names the node, the input and ``--freeze-input``."""
-    from edgec.errors import UnsupportedModelError
+@dataclasses.dataclass(frozen=True)
+class ShapeInputProblem:
+    """An operator input that decides a shape but depends on model inputs."""
 
+    op_type: str
+    node: str
+    slot: str           # the input's name in the operator's signature, or #N
+    tensor: str
+    feeding: tuple[str, ...]  # the model inputs it depends on
+
+    def message(self, origin: str) -> str:
+        label = f"{self.op_type} node '{self.node}'" if self.node else f"a {self.op_type} node"
+        first = self.feeding[0]
+        return (f"{label} of model '{origin}' needs its input {self.slot} ('{self.tensor}') as "
+                f"a constant (it decides a shape), but it depends on the model input(s) "
+                f"{', '.join(repr(f) for f in self.feeding)}; if that is a constant in practice, "
+                f"freeze it: --freeze-input {first}=VALUE (or {first}=value.npy; "
+                f"freeze_inputs= from Python)")
+
+
+def shape_input_slots(op_type: str) -> tuple[int, ...]:
+    """Which inputs of ``op_type`` decide a shape (must be constants in a static compile)."""
+    return _SHAPE_INPUTS.get(op_type, ())
+
+
+def shape_input_problems(model: onnx.ModelProto) -> list[ShapeInputProblem]:
+    """Every operator input that decides a shape and depends on a model input."""
     graph = model.graph
     real_inputs = {i.name for i in graph_inputs(model)}
     producers = {out: node for node in graph.node for out in node.output}
@@ -144,6 +167,7 @@ def check_shape_inputs(model: onnx.ModelProto, origin: str) -> None:
                 stack.extend(i for i in node.input if i)
         return found
 
+    problems = []
     for node in graph.node:
         for slot in _SHAPE_INPUTS.get(node.op_type, ()):
             if slot >= len(node.input) or not node.input[slot]:
@@ -153,10 +177,16 @@ def check_shape_inputs(model: onnx.ModelProto, origin: str) -> None:
                 continue
             names = _SLOT_NAMES.get(node.op_type)
             what = f"'{names[slot]}'" if names and slot < len(names) else f"#{slot}"
-            label = f"{node.op_type} node '{node.name}'" if node.name else f"a {node.op_type} node"
-            raise UnsupportedModelError(
-                f"{label} of model '{origin}' needs its input {what} ('{node.input[slot]}') as "
-                f"a constant (it decides a shape), but it depends on the model input(s) "
-                f"{', '.join(repr(f) for f in feeding)}; if that is a constant in practice, "
-                f"freeze it: --freeze-input {feeding[0]}=VALUE (or {feeding[0]}=value.npy; "
-                f"freeze_inputs= from Python)")
+            problems.append(ShapeInputProblem(node.op_type, node.name, what, node.input[slot],
+                                              tuple(feeding)))
+    return problems
+
+
+def check_shape_inputs(model: onnx.ModelProto, origin: str) -> None:
+    """After the clean-up: an operator input that decides a shape and still depends on a model
+    input is an error that names the node, the input and ``--freeze-input``."""
+    from edgec.errors import UnsupportedModelError
+
+    problems = shape_input_problems(model)
+    if problems:
+        raise UnsupportedModelError(problems[0].message(origin))

@@ -35,7 +35,7 @@ def import_to_relax(model: onnx.ModelProto, inputs: Sequence[TensorSpec],
                 f"{type(err).__name__}: {_first_line(err)}") from err
     for warning in caught:
         logger.debug("importer: %s", warning.message)
-    outputs = _output_specs(mod, model, origin)
+    outputs = output_specs(mod, [o.name for o in model.graph.output], origin)
     return mod, outputs
 
 
@@ -60,12 +60,12 @@ def _importer(shape_dict, dtype_dict):
     return EdgecImporter(shape_dict, dtype_dict)
 
 
-def _output_specs(mod: tvm.IRModule, model: onnx.ModelProto, origin: str) -> list[TensorSpec]:
+def output_specs(mod: tvm.IRModule, names: Sequence[str], origin: str) -> list[TensorSpec]:
+    """The specs of ``main``'s results, named by the model's outputs."""
     ret = mod["main"].ret_ty
     fields = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
-    names = [o.name for o in model.graph.output]
     if len(fields) != len(names):
-        raise InternalError(f"model '{origin}': {len(names)} ONNX outputs but the imported "
+        raise InternalError(f"model '{origin}': {len(names)} model outputs but the imported "
                             f"function returns {len(fields)} values")
     specs = []
     for name, field in zip(names, fields):

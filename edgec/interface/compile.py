@@ -24,7 +24,7 @@ from edgec.build.instructions import check_dot_instructions
 from edgec.build.pass_runner import run_pipeline
 from edgec.build.snapshot import Observer, baseline
 from edgec.errors import OptionError
-from edgec.frontend import ModelSource, import_onnx
+from edgec.frontend import ModelSource, import_model
 from edgec.frontend.shapes import shape_map
 from edgec.interface.compile_report import CompileReport
 from edgec.passes.pipeline import PipelineOptions, build_pipeline
@@ -58,7 +58,8 @@ def compile(  # noqa: A001 - the public name users expect
     accuracy_metric=None,
     group_size: int = 32,
 ) -> Artifact:
-    """Compile an ONNX model (path, bytes or ModelProto) for ``target``.
+    """Compile an ONNX model (path, bytes or ModelProto) or a TFLite model (``.tflite`` path or
+    bytes) for ``target``.
 
     ``input_shapes`` fixes symbolic input dimensions: ``{"x": (1, 3, 224, 224)}`` or
     ``["x:1,3,224,224"]``. ``freeze_inputs`` makes inputs that are constants in practice (a
@@ -103,7 +104,7 @@ def compile(  # noqa: A001 - the public name users expect
                                accuracy_metric)
     from edgec.frontend.freeze import freeze_map
 
-    imported = import_onnx(model, shapes, freeze_map(freeze_inputs))
+    imported = import_model(model, shapes, freeze_map(freeze_inputs))
     calibrate = None
     if quantize_options is not None:
         from edgec.quantize.calibrate import Calibrate
@@ -150,8 +151,8 @@ def compile(  # noqa: A001 - the public name users expect
 
     report = CompileReport(
         model=imported.name, board=board.name, target=resolved.target,
-        onnx_nodes=sum(imported.onnx_ops.values()), onnx_nodes_cleaned=imported.cleanup.nodes_after,
-        opset=imported.opset.describe(), before=before, after=after,
+        onnx_nodes=sum(imported.source_ops.values()),
+        onnx_nodes_cleaned=imported.cleanup.nodes_after, opset=imported.describe_format(), before=before, after=after,
         rewrites=dict(sorted(rewrites.items())), pass_timings=timings,
         seconds={"import": t_import - start, "pipeline": t_pipeline - t_import,
                  "codegen": t_codegen - t_pipeline, "total": t_codegen - start},
@@ -159,9 +160,7 @@ def compile(  # noqa: A001 - the public name users expect
     report.quantization = _quantization_entry(calibrate, rewrites, instructions,
                                               matmul_quantization)
     manifest = Manifest(
-        model={"name": imported.name, "sha256": imported.sha256, "producer": imported.producer,
-               "opset": imported.opset.final, "source_opset": imported.opset.original,
-               **({"frozen_inputs": imported.frozen} if imported.frozen else {})},
+        model=imported.manifest_entry(),
         board={"name": board.name, "arch": board.arch, "kind": board.kind,
                "description": board.description},
         target=resolved.target,
@@ -202,17 +201,13 @@ def _check_evaluation(quantize_options, evaluation, labels, budget,
     return parse_budget(budget)
 
 
-_QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
-                            "QGemm"})
-
-
 def _layout(board, resolved, imported, calibrate) -> str:
     """The board's conv layout; NHWC for an int8 model on a CPU whose dot-product instruction
     reads 4 input channels at once (x86 VNNI: its kernels want channels last)."""
     from edgec.schedules.int8_dot import dot_isa
 
     layout = board.pipeline.layout
-    quantized = calibrate is not None or bool(_QUANTIZED_OPS & set(imported.onnx_ops))
+    quantized = calibrate is not None or imported.quantized
     if layout == "NCHW" and quantized and dot_isa(resolved.tvm_target()) is not None:
         return "NHWC"
     return layout

@@ -29,6 +29,8 @@ def model_sha256(path: str | os.PathLike) -> str:
 class OrtReference:
     """An ONNX Runtime CPU session for one model file."""
 
+    name = "ONNX Runtime"
+
     def __init__(self, model: str | os.PathLike | bytes, threads: int | None = None):
         ort = _onnxruntime()
         options = ort.SessionOptions()

@@ -65,7 +65,8 @@ def _check(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
 
 
 def random_inputs(signature: Signature, seed: int = 0) -> dict[str, np.ndarray]:
-    """Reproducible inputs: uniform [0, 1) for floats, small non-negative integers otherwise."""
+    """Reproducible inputs: uniform [0, 1) for floats, the whole range for int8/uint8 (quantized
+    data), small non-negative integers for the other integers (indices, lengths)."""
     rng = np.random.default_rng(seed)
     arrays = {}
     for spec in signature.inputs:
@@ -74,6 +75,9 @@ def random_inputs(signature: Signature, seed: int = 0) -> dict[str, np.ndarray]:
             arrays[spec.name] = rng.random(spec.shape, dtype=np.float64).astype(dtype)
         elif dtype.kind == "b":
             arrays[spec.name] = rng.integers(0, 2, spec.shape).astype(dtype)
+        elif dtype.itemsize == 1:
+            info = np.iinfo(dtype)
+            arrays[spec.name] = rng.integers(info.min, info.max + 1, spec.shape).astype(dtype)
         else:
             arrays[spec.name] = rng.integers(0, 10, spec.shape).astype(dtype)
     return arrays

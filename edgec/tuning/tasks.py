@@ -9,7 +9,7 @@ import logging
 import tvm
 
 from edgec.build.pass_runner import run_pipeline
-from edgec.frontend import import_onnx
+from edgec.frontend import import_model
 from edgec.frontend.shapes import shape_map
 from edgec.passes.pipeline import PipelineOptions, build_pipeline
 from edgec.targets import ResolvedTarget
@@ -31,7 +31,7 @@ def lowered_module(model, resolved: ResolvedTarget, input_shapes, opt_level: int
     import edgec.passes.ops  # noqa: F401  (edgec's operators, before import)
 
     board = resolved.board
-    imported = import_onnx(model, shape_map(input_shapes))
+    imported = import_model(model, shape_map(input_shapes))
     options = PipelineOptions(
         opt_level=board.pipeline.opt_level if opt_level is None else opt_level,
         disabled_passes=frozenset(board.pipeline.disabled_passes), layout=board.pipeline.layout,
