@@ -284,6 +284,8 @@ class _Rewriter:
 
     def rewrite_quantize(self, call: relax.Call) -> relax.Expr:
         """``quantize(chain)`` -> integer operator + requantization, or ``call`` unchanged."""
+        if not isinstance(call, relax.Call):
+            return call
         moved = self.rewrite_transparent(call)
         if moved is not None:
             return moved
@@ -370,6 +372,8 @@ class _Rewriter:
 
     def rewrite_float_output(self, call: relax.Call) -> relax.Expr:
         """``conv2d|matmul(dequantize(x), dequantize(W))`` whose result stays float."""
+        if not isinstance(call, relax.Call):  # rewrite_call can hand over a bound variable
+            return call
         try:
             self.quantized_input(call.args[0])
             acc, combined, channel_axis, rank = self.integer_accumulator(call, None)

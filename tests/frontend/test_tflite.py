@@ -164,3 +164,24 @@ def test_cli_compile_and_check_against_litert(tmp_path):
     assert "differ from LiteRT" in result.stderr
     assert run_cli("run", out, "--check", hybrid, "--repeat", "0",
                    "--atol", "1e-2").returncode == 0
+
+
+@pytest.mark.slow
+def test_int8_kws_on_emulated_pi4_matches_litert(tmp_path):
+    """Cross-compiled for the Pi 4 (NHWC, convs on NEON smull) and run under qemu: LiteRT's
+    int8 outputs bit for bit on random inputs."""
+    from edgec.device.emulator import provision
+    from edgec.targets import get_board
+
+    provision(get_board("rasp4b"))
+    path = MLPERF_TINY / "kws_ref_model.tflite"
+    artifact = edgec.compile(path, "rasp4b", tuning_logs=False)
+    assert artifact.report.rewrites.get("int8 conv2d") == 9
+    assert artifact.report.quantization["instructions"]["found"].get("smull", 0) > 0
+    loaded = edgec.load(artifact.save(tmp_path / "kws.edgec.tar"))
+    reference = LiteRTReference(path)
+    for seed in range(3):
+        feeds = _inputs(loaded.signature, seed)
+        got = loaded.run(feeds, device="emulate")["Identity"]
+        want = reference.run(feeds)["Identity"]
+        assert np.abs(got.astype(np.int32) - want).max() <= 2

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 from tvm import relax
 
+from edgec.frontend.converters.attention import convert_attention
 from edgec.frontend.converters.clip import convert_clip
 from edgec.frontend.converters.conv_transpose import convert_conv_transpose
 from edgec.frontend.converters.detection import convert_nms, convert_roi_align
@@ -33,6 +34,7 @@ from edgec.frontend.converters import quantized as q
 Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
 
 CONVERTERS: dict[str, Converter] = {
+    "Attention": convert_attention,
     "Clip": convert_clip,
     "ConvTranspose": convert_conv_transpose,
     "NonMaxSuppression": convert_nms,
