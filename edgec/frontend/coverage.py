@@ -123,7 +123,7 @@ def _check_onnx(source, input_shapes, freeze) -> CoverageReport:
         op_type = key.rsplit("::", 1)[-1]
         if key not in remaining:
             status, detail = FOLDED, ""
-        elif op_type not in known or "::" in key and not _custom_domain_supported(key):
+        elif op_type not in known:
             status, detail = UNSUPPORTED, ""
         elif freeze_problems.get(op_type):
             found = freeze_problems[op_type]
@@ -143,13 +143,6 @@ def _check_onnx(source, input_shapes, freeze) -> CoverageReport:
 def _op_key(node) -> str:
     domain = node.domain if node.domain not in ("", "ai.onnx") else ""
     return f"{domain}::{node.op_type}" if domain else node.op_type
-
-
-def _custom_domain_supported(key: str) -> bool:
-    """Operators of other domains (com.microsoft...) that edgec's converters take."""
-    from edgec.frontend.converters import CONVERTERS
-
-    return key.rsplit("::", 1)[-1] in CONVERTERS
 
 
 def _check_tflite(source) -> CoverageReport:

@@ -21,6 +21,9 @@ from tvm import relax
 
 from edgec.frontend.converters.attention import convert_attention
 from edgec.frontend.converters.clip import convert_clip
+from edgec.frontend.converters.contrib import (convert_multi_head_attention, convert_quick_gelu,
+                                               convert_skip_layer_norm,
+                                               convert_skip_simplified_layer_norm)
 from edgec.frontend.converters.conv_transpose import convert_conv_transpose
 from edgec.frontend.converters.detection import convert_nms, convert_roi_align
 from edgec.frontend.converters.elementwise import (convert_celu, convert_is_inf,
@@ -61,4 +64,9 @@ CONVERTERS: dict[str, Converter] = {
     "QLinearSigmoid": q.convert_qlinear_sigmoid,
     "QLinearLeakyRelu": q.convert_qlinear_leaky_relu,
     "ConvInteger": q.convert_conv_integer,
+    # ONNX Runtime's com.microsoft transformer operators
+    "QuickGelu": convert_quick_gelu,
+    "SkipLayerNormalization": convert_skip_layer_norm,
+    "SkipSimplifiedLayerNormalization": convert_skip_simplified_layer_norm,
+    "MultiHeadAttention": convert_multi_head_attention,
 }

@@ -50,8 +50,14 @@ def _const(value, dtype: str) -> relax.Expr:
 
 
 def convert_attention(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
-    if "num_heads" in attrs:
-        return None  # com.microsoft Attention: TVM's converter
+    if "num_heads" in attrs:  # com.microsoft Attention: TVM's converter, for what it covers
+        if int(attrs.get("unidirectional", 0)) or any(
+                _optional(inputs, i) is not None for i in range(3, len(inputs))):
+            raise refuse("Attention", attrs, "(com.microsoft) has a mask, a KV cache, an "
+                         "attention bias or unidirectional=1",
+                         "export attention unfused (MatMul/Softmax), as ONNX's Attention "
+                         "(opset 23), or as com.microsoft MultiHeadAttention")
+        return None
     name = "Attention"
     q, k, v = inputs[0], inputs[1], inputs[2]
     mask = _optional(inputs, 3)
