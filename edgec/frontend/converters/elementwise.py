@@ -96,4 +96,7 @@ def convert_lp_normalization(bb: relax.BlockBuilder, inputs, attr: dict, opset: 
         norm = op.sqrt(op.sum(op.multiply(x, x), axis=[axis], keepdims=True))
     else:
         raise refuse("LpNormalization", attr, f"has p={p}", "ONNX allows p 1 or 2")
-    return op.divide(x, norm)
+    # an all-zero slice normalizes to zeros (ONNX's reference), not 0/0 = NaN
+    dtype = str(x.ty.dtype)
+    zero, one = relax.const(0.0, dtype), relax.const(1.0, dtype)
+    return op.divide(x, op.where(op.equal(norm, zero), one, norm))
