@@ -29,6 +29,7 @@ from edgec.frontend.converters.detection import convert_nms, convert_roi_align
 from edgec.frontend.converters.elementwise import (convert_celu, convert_is_inf,
                                                    convert_lp_normalization, convert_mish,
                                                    convert_softplus)
+from edgec.frontend.converters.losses import convert_nll_loss, convert_softmax_cross_entropy
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
 from edgec.frontend.converters.resize import convert_resize
@@ -53,6 +54,8 @@ CONVERTERS: dict[str, Converter] = {
     "GRU": convert_gru,
     "RNN": convert_rnn,
     "Resize": convert_resize,
+    "NegativeLogLikelihoodLoss": convert_nll_loss,
+    "SoftmaxCrossEntropyLoss": convert_softmax_cross_entropy,
     # ONNX Runtime's QOperator format (ai.onnx and com.microsoft)
     "QLinearConv": q.convert_qlinear_conv,
     "QLinearMatMul": q.convert_qlinear_matmul,

@@ -1,0 +1,42 @@
+"""Real exporter output: PyTorch models (residual and mobile CNNs, an FPN decoder, BERT,
+DistilBERT, ViT, a Whisper encoder and GPT-2 from ``transformers``, LSTM/GRU keyword spotters,
+recognisers and a streaming GRU) with random weights, exported by PyTorch's classic and dynamo
+exporters (some with dynamic axes), compiled by edgec and compared with ONNX Runtime: the largest
+error at most 1e-4 of the output's magnitude (``examples/models/torch_zoo.py``)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "examples" / "models"))
+import torch_zoo  # noqa: E402
+
+# A quick subset: one CNN, one recurrent and one transformer export, each exporter once.
+QUICK = {("mobilenet_v3", "classic", False), ("lstm_kws", "dynamo", True),
+         ("bert", "classic", True)}
+
+
+def _params():
+    for case in torch_zoo.cases():
+        marks = () if case in QUICK else (pytest.mark.slow,)
+        yield pytest.param(*case, marks=marks, id="-".join(
+            [case[0], case[1]] + (["dynamic"] if case[2] else [])))
+
+
+@pytest.mark.parametrize(("name", "exporter", "dynamic"), list(_params()))
+def test_export_compiles_and_agrees_with_onnxruntime(name, exporter, dynamic, tmp_path):
+    path, feeds = torch_zoo.export(name, exporter, tmp_path, dynamic)
+    assert torch_zoo.check(path, feeds, dynamic) <= 1e-4
+
+
+def test_recurrent_exports_keep_their_recurrent_nodes(tmp_path):
+    """The LSTM/GRU go through edgec's converters, not an unrolled export."""
+    import onnx
+
+    for name, op in (("lstm_kws", "LSTM"), ("gru_crnn", "GRU"), ("streaming_gru", "GRU")):
+        path, _ = torch_zoo.export(name, "dynamo", tmp_path)
+        assert op in {n.op_type for n in onnx.load(path).graph.node}, name
