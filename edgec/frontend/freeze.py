@@ -92,9 +92,6 @@ def freeze_inputs(model: onnx.ModelProto, frozen: Freezes, origin: str) -> list[
     if unknown:
         raise OptionError(f"--freeze-input {', '.join(unknown)}: model '{origin}' has no such "
                           f"input; its inputs are: {', '.join(inputs)}")
-    if len(frozen) == len(inputs):
-        raise OptionError(f"--freeze-input: every input of model '{origin}' would be frozen; "
-                          "a model needs at least one input left")
     for name, value in frozen.items():
         info = inputs[name]
         elem = info.type.tensor_type.elem_type
@@ -113,12 +110,17 @@ _SHAPE_INPUTS = {
     "CumSum": (1,), "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,),
     "ReduceMin": (1,), "ReduceProd": (1,), "ReduceL1": (1,), "ReduceL2": (1,),
     "ReduceLogSum": (1,), "ReduceLogSumExp": (1,), "ReduceSumSquare": (1,),
+    "CenterCropPad": (1,), "Col2Im": (1, 2), "HannWindow": (0,), "HammingWindow": (0,),
+    "BlackmanWindow": (0,),
 }
 _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "sizes"],
                "Pad": ["data", "pads", "constant_value", "axes"], "TopK": ["X", "K"],
                "Slice": ["data", "starts", "ends", "axes", "steps"], "Tile": ["input", "repeats"],
                "Expand": ["input", "shape"], "OneHot": ["indices", "depth"],
-               "Range": ["start", "limit", "delta"], "ConstantOfShape": ["input"]}
+               "Range": ["start", "limit", "delta"], "ConstantOfShape": ["input"],
+               "CenterCropPad": ["input_data", "shape"],
+               "Col2Im": ["input", "image_shape", "block_shape"], "HannWindow": ["size"],
+               "HammingWindow": ["size"], "BlackmanWindow": ["size"]}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,12 @@ from edgec.frontend.converters.elementwise import (convert_celu, convert_is_inf,
 from edgec.frontend.converters.losses import convert_nll_loss, convert_softmax_cross_entropy
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
+from edgec.frontend.converters.rearrange import (convert_center_crop_pad, convert_col2im,
+                                                 convert_reverse_sequence)
 from edgec.frontend.converters.resize import convert_resize
+from edgec.frontend.converters.rotary import convert_rotary_embedding
+from edgec.frontend.converters.windows import (convert_blackman_window, convert_hamming_window,
+                                               convert_hann_window)
 from edgec.frontend.converters import quantized as q
 
 Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
@@ -56,6 +61,13 @@ CONVERTERS: dict[str, Converter] = {
     "Resize": convert_resize,
     "NegativeLogLikelihoodLoss": convert_nll_loss,
     "SoftmaxCrossEntropyLoss": convert_softmax_cross_entropy,
+    "HannWindow": convert_hann_window,
+    "HammingWindow": convert_hamming_window,
+    "BlackmanWindow": convert_blackman_window,
+    "CenterCropPad": convert_center_crop_pad,
+    "ReverseSequence": convert_reverse_sequence,
+    "Col2Im": convert_col2im,
+    "RotaryEmbedding": convert_rotary_embedding,
     # ONNX Runtime's QOperator format (ai.onnx and com.microsoft)
     "QLinearConv": q.convert_qlinear_conv,
     "QLinearMatMul": q.convert_qlinear_matmul,

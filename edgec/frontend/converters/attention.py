@@ -146,7 +146,7 @@ def _bias(bb, mask, causal: bool, q_len: int, kv_len: int, past_len: int, dtype:
         is_bool = str(mask.ty.dtype) == "bool"
         if shape[-1] < kv_len:  # missing key columns are masked
             fill_shape = [*shape[:-1], kv_len - shape[-1]]
-            fill = relax.const(np.zeros(fill_shape, bool)) if is_bool else \
+            fill = relax.const(np.zeros(fill_shape, bool), "bool") if is_bool else \
                 _const(np.full(fill_shape, -np.inf), str(mask.ty.dtype))
             mask = op.concat([mask, fill], axis=-1)
         if is_bool:

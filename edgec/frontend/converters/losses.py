@@ -38,10 +38,10 @@ def _loss(bb, name: str, x, target, weight, attrs: dict):
         weights = op.take(weight, clipped, axis=0)
     ignore = attrs.get("ignore_index")
     if ignore is not None:
-        keep = op.not_equal(target, relax.const(np.asarray(int(ignore), index_dtype)))
-        zero = relax.const(np.zeros((), dtype))
+        keep = op.not_equal(target, relax.const(np.asarray(int(ignore), index_dtype), index_dtype))
+        zero = relax.const(np.zeros((), dtype), dtype)
         if weights is None:
-            weights = op.where(keep, relax.const(np.ones((), dtype)), zero)
+            weights = op.where(keep, relax.const(np.ones((), dtype), dtype), zero)
         else:
             weights = op.where(keep, weights, zero)
     loss = op.negative(picked)
