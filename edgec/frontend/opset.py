@@ -68,7 +68,7 @@ def normalize_opset(model: onnx.ModelProto, origin: str) -> tuple[onnx.ModelProt
             return model, OpsetChange(opset, opset)
         return converted, OpsetChange(opset, PREFERRED_MIN)
     if opset > IMPORTER_MAX:
-        converted = _try_convert(model, IMPORTER_MAX)
+        converted = _try_convert(model, IMPORTER_MAX) or _relabel(model, opset, IMPORTER_MAX)
         if converted is None:
             raise UnsupportedModelError(
                 f"model '{origin}' uses ONNX opset {opset}; edgec's importer handles opsets up "
@@ -86,3 +86,48 @@ def _try_convert(model: onnx.ModelProto, target: int) -> onnx.ModelProto | None:
         logger.debug("opset conversion to %d failed: %s", target, err)
         return None
     return converted
+
+
+def _signature(schema) -> tuple:
+    return ([i.name for i in schema.inputs], [o.name for o in schema.outputs],
+            sorted((name, attr.type) for name, attr in schema.attributes.items()))
+
+
+def _relabel(model: onnx.ModelProto, opset: int, target: int) -> onnx.ModelProto | None:
+    """The model declared at opset ``target`` when every operator it uses has, at ``target``,
+    the same inputs, outputs and attributes as at ``opset`` (the versions in between only
+    admitted new element types, which the element-type check still sees), else None. ONNX's
+    version converter has no adapters below opset 24 for most such operators."""
+    def visit(graph) -> bool:
+        for node in graph.node:
+            if node.domain not in _DEFAULT_DOMAINS:
+                continue
+            try:
+                new = onnx.defs.get_schema(node.op_type, opset, "")
+                old = onnx.defs.get_schema(node.op_type, target, "")
+            except onnx.defs.SchemaError:
+                return False
+            if new.since_version != old.since_version and _signature(new) != _signature(old):
+                return False
+            if old.deprecated:
+                return False
+            for attr in node.attribute:
+                subgraphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs
+                if not all(visit(g) for g in subgraphs):
+                    return False
+        return True
+
+    if not visit(model.graph):
+        return None
+    relabeled = onnx.ModelProto()
+    relabeled.CopyFrom(model)
+    for entry in relabeled.opset_import:
+        if entry.domain in _DEFAULT_DOMAINS:
+            entry.version = target
+    try:
+        onnx.checker.check_model(relabeled, full_check=True)
+    except Exception as err:  # a type the older version does not admit, among others
+        logger.debug("relabeling opset %d as %d failed: %s", opset, target, err)
+        return None
+    logger.info("opset %d declared as %d: its operators are the same there", opset, target)
+    return relabeled

@@ -39,3 +39,40 @@ def test_ancient_opset_is_refused():
     model.opset_import[0].version = 5
     with pytest.raises(UnsupportedModelError, match=r"opset 5; edgec supports opsets 7\.\.23"):
         normalize_opset(model, "m")
+
+
+def _mod_model(opset: int):
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Mod", ["x", "y"], ["z"], fmod=0)
+    graph = helper.make_graph([node], "g",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [4])
+                               for n in ("x", "y")],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    return model
+
+
+def test_newest_opset_without_a_converter_is_relabeled_when_operators_are_the_same():
+    """ONNX's version converter has no adapter down from Mod's newest version; Mod's inputs,
+    outputs and attributes are the same at 23, so the model is declared at 23."""
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    model, change = normalize_opset(_mod_model(newest), "m")
+    assert (change.original, change.final) == (newest, IMPORTER_MAX)
+    assert model_opset(model) == IMPORTER_MAX
+
+
+def test_float_mod_by_infinity_is_python_mod():
+    """x % inf is x when x is zero or has the divisor's sign, else the divisor (TVM: NaN)."""
+    import numpy as np
+
+    import edgec
+
+    x = np.array([-3, 3, -1, 1], np.float32)
+    y = np.array([np.inf, np.inf, -np.inf, -np.inf], np.float32)
+    z = edgec.compile(_mod_model(17).SerializeToString(), "host", tuning_logs=False).run(
+        {"x": x, "y": y})["z"]
+    np.testing.assert_array_equal(z, np.mod(x, y))

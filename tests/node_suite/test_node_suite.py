@@ -17,7 +17,7 @@ OPERATORS = ("isinf", "convtranspose", "nonmaxsuppression", "roialign", "batchno
              "layer_normalization", "mish", "softplus", "reduce_max", "reduce_min",
              "cast_FLOAT8", "castlike_FLOAT8", "dropout", "training_dropout", "if_seq",
              "causal_conv", "lstm", "gru", "rnn", "simple_rnn", "convinteger", "celu",
-             "lpnormalization", "l2normalization")
+             "lpnormalization", "l2normalization", "mod")
 ATTENTION_KINDS = ("fullymasked", "nan", "fp16", "boolmask", "softmax_precision",
                    "local_window", "structural_empty")
 # Resize: the cases that gave wrong answers once their scales could be frozen (antialias; scales

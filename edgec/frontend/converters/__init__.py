@@ -30,9 +30,9 @@ from edgec.frontend.converters.elementwise import (convert_celu, convert_is_inf,
                                                    convert_lp_normalization, convert_mish,
                                                    convert_softplus)
 from edgec.frontend.converters.losses import convert_nll_loss, convert_softmax_cross_entropy
-from edgec.frontend.converters.math import (convert_cosh, convert_eye_like, convert_one_hot,
-                                            convert_pad, convert_pow, convert_rms_normalization,
-                                            convert_sinh)
+from edgec.frontend.converters.math import (convert_cosh, convert_eye_like, convert_mod,
+                                            convert_one_hot, convert_pad, convert_pow,
+                                            convert_rms_normalization, convert_sinh)
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
 from edgec.frontend.converters.rearrange import (convert_center_crop_pad, convert_col2im,
@@ -78,6 +78,7 @@ CONVERTERS: dict[str, Converter] = {
     "OneHot": convert_one_hot,
     "EyeLike": convert_eye_like,
     "Pad": convert_pad,
+    "Mod": convert_mod,
     # ONNX Runtime's QOperator format (ai.onnx and com.microsoft)
     "QLinearConv": q.convert_qlinear_conv,
     "QLinearMatMul": q.convert_qlinear_matmul,

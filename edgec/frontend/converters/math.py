@@ -10,6 +10,7 @@
 - ``EyeLike``: TVM refuses a ``dtype`` other than the input's; the identity is a constant.
 - ``Pad`` (constant mode) whose ``constant_value`` is a graph input: pad with zeros, then add
   the value where the padding went.
+- ``Mod`` on floats with ``fmod=0``: right for infinite divisors (see ``convert_mod``).
 """
 
 from __future__ import annotations
@@ -132,3 +133,18 @@ def convert_pad(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     border = op.subtract(relax.const(1, dtype),
                          op.nn.pad(op.ones_like(x), flat, pad_value=0.0))
     return op.add(padded, op.multiply(border, op.reshape(value, [])))
+
+
+def convert_mod(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
+    """Float ``Mod`` with ``fmod=0`` (Python's %, the result takes the divisor's sign): TVM's
+    ``x - floor(x / y) * y`` is NaN for an infinite divisor, where Python gives ``x`` when it
+    is zero or has the divisor's sign and the divisor otherwise (``-3 % inf`` is ``inf``)."""
+    x, y = inputs
+    if int(attrs.get("fmod", 0)) or not _dtype(x).startswith("float"):
+        return None  # TVM's converter
+    floor_mod = op.subtract(x, op.multiply(op.floor(op.divide(x, y)), y))
+    zero = relax.const(0.0, _dtype(x))
+    keeps_x = op.logical_or(op.equal(x, zero), op.greater(op.multiply(x, y), zero))
+    at_infinity = op.where(keeps_x, x, y)
+    finite_x = op.logical_not(op.logical_or(op.isinf(x), op.isnan(x)))
+    return op.where(op.logical_and(op.isinf(y), finite_x), at_infinity, floor_mod)
