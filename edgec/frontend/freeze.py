@@ -107,11 +107,11 @@ _SHAPE_INPUTS = {
     "Reshape": (1,), "Resize": (1, 2, 3), "Upsample": (1,), "Pad": (1, 3), "Tile": (1,),
     "Slice": (1, 2, 3, 4), "Expand": (1,), "TopK": (1,), "OneHot": (1,), "Range": (0, 1, 2),
     "ConstantOfShape": (0,), "Squeeze": (1,), "Unsqueeze": (1,), "Split": (1,),
-    "CumSum": (1,), "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,),
+    "CumSum": (1,), "CumProd": (1,), "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,),
     "ReduceMin": (1,), "ReduceProd": (1,), "ReduceL1": (1,), "ReduceL2": (1,),
     "ReduceLogSum": (1,), "ReduceLogSumExp": (1,), "ReduceSumSquare": (1,),
     "CenterCropPad": (1,), "Col2Im": (1, 2), "HannWindow": (0,), "HammingWindow": (0,),
-    "BlackmanWindow": (0,),
+    "BlackmanWindow": (0,), "NonMaxSuppression": (2, 3, 4),
 }
 _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "sizes"],
                "Pad": ["data", "pads", "constant_value", "axes"], "TopK": ["X", "K"],
@@ -120,7 +120,9 @@ _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "s
                "Range": ["start", "limit", "delta"], "ConstantOfShape": ["input"],
                "CenterCropPad": ["input_data", "shape"],
                "Col2Im": ["input", "image_shape", "block_shape"], "HannWindow": ["size"],
-               "HammingWindow": ["size"], "BlackmanWindow": ["size"]}
+               "HammingWindow": ["size"], "BlackmanWindow": ["size"],
+               "NonMaxSuppression": ["boxes", "scores", "max_output_boxes_per_class",
+                                     "iou_threshold", "score_threshold"]}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,8 @@ converter:
   is imported at its own opset (the importer still has those versions).
 - opset above ``IMPORTER_MAX`` (23): converted down to 23; if that fails, the user is told to
   re-export at a supported opset.
-- opset below ``OLDEST`` (7) or newer than the installed onnx package knows: refused.
+- opset below ``OLDEST`` (7): converted up to 13 if ONNX can, else refused;
+- newer than the installed onnx package knows: refused.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def normalize_opset(model: onnx.ModelProto, origin: str) -> tuple[onnx.ModelProt
             f"model '{origin}' uses ONNX opset {opset}, newer than the installed onnx package "
             f"knows ({newest_known}); re-export it with opset {OLDEST}..{IMPORTER_MAX}")
     if opset < OLDEST:
+        converted = _try_convert(model, PREFERRED_MIN)
+        if converted is not None:
+            return converted, OpsetChange(opset, PREFERRED_MIN)
         raise UnsupportedModelError(
             f"model '{origin}' uses ONNX opset {opset}; edgec supports opsets "
             f"{OLDEST}..{IMPORTER_MAX} (newer ones are converted down). Re-export it with a "
@@ -94,22 +98,30 @@ def _signature(schema) -> tuple:
 
 
 def _relabel(model: onnx.ModelProto, opset: int, target: int) -> onnx.ModelProto | None:
-    """The model declared at opset ``target`` when every operator it uses has, at ``target``,
-    the same inputs, outputs and attributes as at ``opset`` (the versions in between only
-    admitted new element types, which the element-type check still sees), else None. ONNX's
-    version converter has no adapters below opset 24 for most such operators."""
+    """The model declared at opset ``target`` when ONNX's version converter (which has no
+    adapters below opset 24 for most operators) cannot bring it there, provided every operator
+    it uses either has, at ``target``, the same inputs, outputs and attributes as at ``opset``
+    (the versions in between only admitted new element types; the element-type check still
+    sees those), or has an edgec converter written to its newest version. Else None."""
+    from edgec.frontend.converters import NEWEST_VERSION
+
+    checked = True  # whether ONNX's checker can validate the model at ``target``
+
     def visit(graph) -> bool:
+        nonlocal checked
         for node in graph.node:
             if node.domain not in _DEFAULT_DOMAINS:
+                continue
+            if node.op_type in NEWEST_VERSION:
+                checked = False
                 continue
             try:
                 new = onnx.defs.get_schema(node.op_type, opset, "")
                 old = onnx.defs.get_schema(node.op_type, target, "")
             except onnx.defs.SchemaError:
                 return False
-            if new.since_version != old.since_version and _signature(new) != _signature(old):
-                return False
-            if old.deprecated:
+            if old.deprecated or (new.since_version != old.since_version
+                                  and _signature(new) != _signature(old)):
                 return False
             for attr in node.attribute:
                 subgraphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs
@@ -124,10 +136,11 @@ def _relabel(model: onnx.ModelProto, opset: int, target: int) -> onnx.ModelProto
     for entry in relabeled.opset_import:
         if entry.domain in _DEFAULT_DOMAINS:
             entry.version = target
-    try:
-        onnx.checker.check_model(relabeled, full_check=True)
-    except Exception as err:  # a type the older version does not admit, among others
-        logger.debug("relabeling opset %d as %d failed: %s", opset, target, err)
-        return None
+    if checked:  # (the model passed ONNX's full check at its own opset when it was loaded)
+        try:
+            onnx.checker.check_model(relabeled, full_check=True)
+        except Exception as err:  # a type the older version does not admit, among others
+            logger.debug("relabeling opset %d as %d failed: %s", opset, target, err)
+            return None
     logger.info("opset %d declared as %d: its operators are the same there", opset, target)
     return relabeled

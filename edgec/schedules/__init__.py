@@ -11,6 +11,11 @@ Rules are tried in order; the first that returns a schedule wins (dlight's Apply
 A rule that raises on a kernel it cannot handle (dlight's rules do, e.g. on a kernel with two
 outputs) is skipped for that kernel and the next rule tried; a kernel no rule takes keeps TVM's
 naive loop nest (correct, slow). Neither ever fails a compile.
+
+Kernels with opaque blocks (no declared reads or writes: extern calls such as argsort, while
+loops written with TVM's IR builder, as in NonMaxSuppression) are left as TVM wrote them: a
+schedule primitive cannot see what such a block reads, and inlining a producer into the kernel
+left the opaque block reading a buffer that no longer existed (a code-generation failure).
 """
 
 from __future__ import annotations
@@ -37,9 +42,31 @@ class RuleChoice:
     failures: list[str] = dataclasses.field(default_factory=list)  # "Rule: error" per failure
 
 
+def has_opaque_blocks(func) -> bool:
+    """Whether a PrimFunc has a block (other than the root) that declares no reads and no
+    writes: its accesses are hidden from the scheduler."""
+    from tvm import s_tir
+
+    try:
+        sch = s_tir.Schedule(func)
+        stack = list(sch.get_child_blocks(sch.get_sblock("root")))
+    except Exception:  # noqa: BLE001 - not a schedulable function: the rules will say so
+        return False
+    while stack:
+        block_rv = stack.pop()
+        block = sch.get(block_rv)
+        if not block.reads and not block.writes:
+            return True
+        stack.extend(sch.get_child_blocks(block_rv))
+    return False
+
+
 def choose_schedule(func, target, rules: list | None = None) -> RuleChoice:
     """Try ``rules`` (default: :func:`default_rules`) in order on one PrimFunc."""
     choice = RuleChoice(schedule=None)
+    if has_opaque_blocks(func):
+        choice.failures.append("opaque blocks (extern calls or IR-builder code): kept as is")
+        return choice
     for rule in default_rules() if rules is None else rules:
         name = type(rule).__name__
         try:

@@ -43,7 +43,8 @@ MORE = [n for n in case_names(r"^test_(hann|hamming|blackman)window|^test_center
                               r"|^test_range_(float|int32)_type\w*delta$"
                               r"|^test_pow_types|^test_(sinh|cosh)|^test_rms_normalization"
                               r"|^test_onehot|^test_eyelike|^test_constant_pad"
-                              r"|^test_resize_\w*(axes|not_larger)")
+                              r"|^test_resize_\w*(axes|not_larger)"
+                              r"|^test_(swish|swiglu|cumprod|tensorscatter|bitshift)")
         if not n.endswith("_expanded") and "5d" not in n and "bfloat16" not in n]
 CASES = sorted(RESIZE_REFUSED) + ATTENTION + LOSSES + MORE + [
     "test_resize_downsample_sizes_nearest_not_smaller"] + case_names(r"^test_dynamicquantizelinear") + case_names(
@@ -67,6 +68,8 @@ FIXED = {
     "test_convinteger_with_padding", "test_convinteger_without_padding", "test_celu",
     "test_celu_expanded", "test_lpnormalization_default",
     *case_names(r"^test_l2normalization"),  # an all-zero slice gave NaN
+    # thresholds frozen as asked; a box at exactly the IoU threshold kept (TVM: >=)
+    *case_names(r"^test_nonmaxsuppression"),
     *ATTENTION, *LOSSES, *MORE, *[n for n in case_names(r"^test_attention_(3d|4d|23)")
                   if any(k in n for k in ATTENTION_KINDS) and "bf16" not in n
                   and "_24_" not in n and "nonpad" not in n and "window" not in n],
@@ -75,8 +78,7 @@ FIXED = {
                 r"|_align_corners|_asymmetric)?$"),
 }
 # Cases that compiled and differed before, and are now refused with a clear error.
-REFUSED = {"test_nonmaxsuppression_two_batches", "test_nonmaxsuppression_two_classes",
-           "test_roialign_mode_max", "test_cast_FLOAT8E5M2_to_FLOAT", "test_if_seq",
+REFUSED = {"test_roialign_mode_max", "test_cast_FLOAT8E5M2_to_FLOAT", "test_if_seq",
            "test_training_dropout", *RESIZE_REFUSED,
            "test_resize_downsample_sizes_nearest_not_smaller"}
 

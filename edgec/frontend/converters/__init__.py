@@ -37,11 +37,18 @@ from edgec.frontend.converters.normalization import convert_batch_norm, convert_
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
 from edgec.frontend.converters.rearrange import (convert_center_crop_pad, convert_col2im,
                                                  convert_reverse_sequence)
+from edgec.frontend.converters.recent import (convert_bitshift, convert_cumprod,
+                                              convert_swiglu, convert_swish,
+                                              convert_tensor_scatter)
 from edgec.frontend.converters.resize import convert_resize
 from edgec.frontend.converters.rotary import convert_rotary_embedding
 from edgec.frontend.converters.windows import (convert_blackman_window, convert_hamming_window,
                                                convert_hann_window)
 from edgec.frontend.converters import quantized as q
+
+# Converters written to the newest version of their operator: a model at an opset above 23
+# whose other operators are unchanged since 23 may use them (frontend/opset.py).
+NEWEST_VERSION = frozenset({"Swish", "SwiGLU", "CumProd", "TensorScatter", "BitShift", "Mod"})
 
 Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
 
@@ -79,6 +86,12 @@ CONVERTERS: dict[str, Converter] = {
     "EyeLike": convert_eye_like,
     "Pad": convert_pad,
     "Mod": convert_mod,
+    # newer than opset 23 (models declared at 23: frontend/opset.py)
+    "Swish": convert_swish,
+    "SwiGLU": convert_swiglu,
+    "CumProd": convert_cumprod,
+    "TensorScatter": convert_tensor_scatter,
+    "BitShift": convert_bitshift,
     # ONNX Runtime's QOperator format (ai.onnx and com.microsoft)
     "QLinearConv": q.convert_qlinear_conv,
     "QLinearMatMul": q.convert_qlinear_matmul,
