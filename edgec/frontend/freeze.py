@@ -111,7 +111,7 @@ _SHAPE_INPUTS = {
     "ReduceMin": (1,), "ReduceProd": (1,), "ReduceL1": (1,), "ReduceL2": (1,),
     "ReduceLogSum": (1,), "ReduceLogSumExp": (1,), "ReduceSumSquare": (1,),
     "CenterCropPad": (1,), "Col2Im": (1, 2), "HannWindow": (0,), "HammingWindow": (0,),
-    "BlackmanWindow": (0,), "NonMaxSuppression": (2, 3, 4),
+    "BlackmanWindow": (0,), "NonMaxSuppression": (2, 3, 4), "DFT": (1, 2), "STFT": (1, 3),
 }
 _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "sizes"],
                "Pad": ["data", "pads", "constant_value", "axes"], "TopK": ["X", "K"],
@@ -122,7 +122,9 @@ _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "s
                "Col2Im": ["input", "image_shape", "block_shape"], "HannWindow": ["size"],
                "HammingWindow": ["size"], "BlackmanWindow": ["size"],
                "NonMaxSuppression": ["boxes", "scores", "max_output_boxes_per_class",
-                                     "iou_threshold", "score_threshold"]}
+                                     "iou_threshold", "score_threshold"],
+               "DFT": ["input", "dft_length", "axis"],
+               "STFT": ["signal", "frame_step", "window", "frame_length"]}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ from edgec.frontend.converters.contrib import (convert_multi_head_attention, con
                                                convert_skip_layer_norm,
                                                convert_skip_simplified_layer_norm)
 from edgec.frontend.converters.conv_transpose import convert_conv_transpose
+from edgec.frontend.converters.dft import convert_dft, convert_stft
 from edgec.frontend.converters.detection import convert_nms, convert_roi_align
 from edgec.frontend.converters.elementwise import (convert_celu, convert_is_inf,
                                                    convert_lp_normalization, convert_mish,
@@ -79,6 +80,8 @@ CONVERTERS: dict[str, Converter] = {
     "Col2Im": convert_col2im,
     "RotaryEmbedding": convert_rotary_embedding,
     "Pow": convert_pow,
+    "DFT": convert_dft,
+    "STFT": convert_stft,
     "Sinh": convert_sinh,
     "Cosh": convert_cosh,
     "RMSNormalization": convert_rms_normalization,
