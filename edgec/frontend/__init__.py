@@ -17,6 +17,7 @@ from edgec.frontend.shapes import (ShapeMap, fix_input_shapes, parse_shape_specs
                                    resolve_input_specs)
 from edgec.frontend.support import check_element_types, check_operators
 from edgec.frontend.to_relax import import_to_relax
+from edgec.frontend.unroll_scan import unroll_scans
 from edgec.signature import Signature
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,9 @@ def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None,
     fix_input_shapes(model, inputs)
     original_ops = collections.Counter(n.op_type for n in model.graph.node)
     model, report = fold_constants(model)
+    if unroll_scans(model):  # (after folding: the steps come from shapes it resolves)
+        model, again = fold_constants(model)
+        report.nodes_after = again.nodes_after
     check_operators(model, loaded.origin)
     check_shape_inputs(model, loaded.origin)
     mod, outputs = import_to_relax(model, inputs, loaded.origin)

@@ -1,0 +1,176 @@
+"""Scan, unrolled: with static shapes a ``Scan`` (opset 9 and later) runs a known number of
+steps, so its body is written out once per step in the main graph, before the clean-up. TVM's
+importer has no Scan; unrolled, the body's operators import as any others and the clean-up and
+fusion see through the steps.
+
+Per step ``t`` (counted backwards for a scan input or output whose direction is 1): every scan
+input is sliced at ``t`` along its axis (``Gather`` with a scalar index, which drops the axis),
+the body's nodes are copied with their values renamed for the step, the state values flow from
+one step's outputs to the next one's inputs, and each scan output's per-step values are stacked
+along its axis (``Unsqueeze`` + ``Concat``). Values the body reads from the enclosing graph keep
+their names. A Scan whose sequence length is unknown, or the opset-8 form (batched, with
+sequence lengths), is left as it is and refused by the operator check.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+logger = logging.getLogger(__name__)
+
+_MAX_STEPS = 4096
+
+
+def unroll_scans(model: onnx.ModelProto) -> int:
+    """Unroll every Scan of the main graph whose length is known, in place; returns how many."""
+    opset = next((e.version for e in model.opset_import if e.domain in ("", "ai.onnx")), 0)
+    if opset < 9 or not any(n.op_type == "Scan" for n in model.graph.node):
+        return 0
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = _known_shapes(inferred.graph)
+    counter = itertools.count()
+    done = 0
+    new_nodes = []
+    for node in model.graph.node:
+        if node.op_type == "Scan" and node.domain in ("", "ai.onnx"):
+            unrolled = _unroll(node, shapes, model.graph, counter, opset)
+            if unrolled is not None:
+                new_nodes.extend(unrolled)
+                done += 1
+                continue
+        new_nodes.append(node)
+    if done:
+        del model.graph.node[:]
+        model.graph.node.extend(new_nodes)
+        logger.info("unrolled %d Scan node(s)", done)
+    return done
+
+
+def _known_shapes(graph) -> dict[str, list[int]]:
+    shapes = {}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value")
+                                                             for d in dims):
+            shapes[value.name] = [d.dim_value for d in dims]
+    for init in graph.initializer:
+        shapes[init.name] = list(init.dims)
+    return shapes
+
+
+def _attr(node, name, default):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _unroll(node, shapes, graph, counter, opset: int = 13):
+    body = _attr(node, "body", None)
+    scans = int(_attr(node, "num_scan_inputs", 0))
+    if body is None or scans < 1 or any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+            for n in body.node for a in n.attribute):
+        return None  # (a nested subgraph would need its own renaming)
+    n_state = len(node.input) - scans
+    in_axes = list(_attr(node, "scan_input_axes", [0] * scans))
+    in_dirs = list(_attr(node, "scan_input_directions", [0] * scans))
+    n_out = len(body.output) - n_state
+    out_axes = list(_attr(node, "scan_output_axes", [0] * n_out))
+    if any(axis != 0 and not body.output[n_state + j].type.tensor_type.HasField("shape")
+           for j, axis in enumerate(out_axes)):
+        return None
+    out_dirs = list(_attr(node, "scan_output_directions", [0] * n_out))
+    scan_names = list(node.input[n_state:])
+    lengths = set()
+    for name, axis in zip(scan_names, in_axes):
+        shape = shapes.get(name)
+        if shape is None:
+            return None
+        lengths.add(shape[axis % len(shape)])
+    if len(lengths) != 1:
+        return None
+    steps = lengths.pop()
+    if steps < 1 or steps > _MAX_STEPS:
+        return None
+    tag = f"scan{next(counter)}"
+    nodes = []
+    state = list(node.input[:n_state])
+    collected: list[list[str]] = [[] for _ in range(n_out)]
+    body_inputs = [i.name for i in body.input]
+    local = {init.name for init in body.initializer} | {o for n in body.node for o in n.output} \
+        | set(body_inputs)
+    for init in body.initializer:  # body constants: once, shared by every step
+        copy = onnx.TensorProto()
+        copy.CopyFrom(init)
+        copy.name = f"{tag}/{init.name}"
+        graph.initializer.append(copy)
+    shared = {init.name: f"{tag}/{init.name}" for init in body.initializer}
+    for t in range(steps):
+        names = dict(shared)
+        for name, value in zip(body_inputs[:n_state], state):
+            names[name] = value
+        for j, (name, axis, direction) in enumerate(zip(scan_names, in_axes, in_dirs)):
+            index = steps - 1 - t if direction else t
+            index_name = f"{tag}/t{t}/index{j}"
+            graph.initializer.append(numpy_helper.from_array(np.array(index, np.int64),
+                                                             index_name))
+            sliced = f"{tag}/t{t}/in{j}"
+            rank = len(shapes[name])
+            nodes.append(helper.make_node("Gather", [name, index_name], [sliced],
+                                          axis=axis % rank, name=f"{tag}/t{t}/slice{j}"))
+            names[body_inputs[n_state + j]] = sliced
+        for k, body_node in enumerate(body.node):
+            copy = onnx.NodeProto()
+            copy.CopyFrom(body_node)
+            copy.name = f"{tag}/t{t}/{body_node.name or k}"
+            for i, value in enumerate(copy.input):
+                if value in names:
+                    copy.input[i] = names[value]
+                elif value in local:
+                    copy.input[i] = f"{tag}/t{t}/{value}"
+            for i, value in enumerate(copy.output):
+                if value:
+                    names[value] = copy.output[i] = f"{tag}/t{t}/{value}"
+            nodes.append(copy)
+        outputs = [names.get(o.name, o.name) for o in body.output]
+        state = outputs[:n_state]
+        for j, value in enumerate(outputs[n_state:]):
+            collected[j].append(value)
+    # final states, then the stacked scan outputs, under the Scan's own output names
+    for value, out in zip(state, node.output[:n_state]):
+        if out:
+            nodes.append(helper.make_node("Identity", [value], [out], name=f"{tag}/state/{out}"))
+    for j, out in enumerate(node.output[n_state:]):
+        if not out:
+            continue
+        values = collected[j][::-1] if out_dirs[j] else collected[j]
+        rank = _rank(body.output[n_state + j]) + 1
+        axis = out_axes[j] % rank if rank else 0
+        axis_name = f"{tag}/axes{j}"
+        if opset >= 13:
+            graph.initializer.append(numpy_helper.from_array(np.array([axis], np.int64),
+                                                             axis_name))
+        parts = []
+        for t, value in enumerate(values):
+            part = f"{tag}/stack{j}/{t}"
+            if opset >= 13:
+                unsqueeze = helper.make_node("Unsqueeze", [value, axis_name], [part],
+                                             name=f"{tag}/unsqueeze{j}/{t}")
+            else:
+                unsqueeze = helper.make_node("Unsqueeze", [value], [part], axes=[axis],
+                                             name=f"{tag}/unsqueeze{j}/{t}")
+            nodes.append(unsqueeze)
+            parts.append(part)
+        nodes.append(helper.make_node("Concat", parts, [out], axis=axis,
+                                      name=f"{tag}/concat{j}"))
+    return nodes
+
+
+def _rank(value) -> int:
+    return len(value.type.tensor_type.shape.dim)
