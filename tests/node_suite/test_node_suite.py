@@ -48,7 +48,10 @@ MORE = [n for n in case_names(r"^test_(hann|hamming|blackman)window|^test_center
                               r"|^test_(dft|stft)|^test_scan9|^test_linear_attention_\w*_expanded$")
         if (not n.endswith("_expanded") or "linear_attention" in n) and "5d" not in n
         and "bfloat16" not in n]
-CASES = sorted(RESIZE_REFUSED) + ATTENTION + LOSSES + MORE + [
+# Attention's opset-24/25 forms: an external cache's valid lengths, sliding windows
+ATTENTION_NEWER = [n for n in case_names(r"^test_attention") if not n.endswith("_expanded")
+                   and "bf16" not in n and any(k in n for k in ("nonpad", "window", "_24_"))]
+CASES = sorted(RESIZE_REFUSED) + ATTENTION + ATTENTION_NEWER + LOSSES + MORE + [
     "test_resize_downsample_sizes_nearest_not_smaller"] + case_names(r"^test_dynamicquantizelinear") + case_names(
     r"^test_resize_upsample_scales_(cubic|linear)") + case_names(
     r"^test_(" + "|".join(OPERATORS) + ")") + [
@@ -72,9 +75,9 @@ FIXED = {
     *case_names(r"^test_l2normalization"),  # an all-zero slice gave NaN
     # thresholds frozen as asked; a box at exactly the IoU threshold kept (TVM: >=)
     *case_names(r"^test_nonmaxsuppression"),
-    *ATTENTION, *LOSSES, *MORE, *[n for n in case_names(r"^test_attention_(3d|4d|23)")
-                  if any(k in n for k in ATTENTION_KINDS) and "bf16" not in n
-                  and "_24_" not in n and "nonpad" not in n and "window" not in n],
+    *ATTENTION, *ATTENTION_NEWER, *LOSSES, *MORE,
+    *[n for n in case_names(r"^test_attention") if any(k in n for k in ATTENTION_KINDS)
+      and "bf16" not in n],
     # scales frozen, as the error asks
     *case_names(r"^test_resize_upsample_scales_(cubic|linear)(_A_n0p5_exclude_outside"
                 r"|_align_corners|_asymmetric)?$"),
@@ -85,7 +88,7 @@ REFUSED = {"test_roialign_mode_max", "test_cast_FLOAT8E5M2_to_FLOAT", "test_if_s
            "test_resize_downsample_sizes_nearest_not_smaller"}
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", list(dict.fromkeys(CASES)))
 def test_node_case_is_right_or_refused(name):
     result = run_case(name)
     assert result.outcome != "wrong", result.detail

@@ -49,7 +49,8 @@ from edgec.frontend.converters import quantized as q
 
 # Converters written to the newest version of their operator: a model at an opset above 23
 # whose other operators are unchanged since 23 may use them (frontend/opset.py).
-NEWEST_VERSION = frozenset({"Swish", "SwiGLU", "CumProd", "TensorScatter", "BitShift", "Mod"})
+NEWEST_VERSION = frozenset({"Swish", "SwiGLU", "CumProd", "TensorScatter", "BitShift", "Mod",
+                            "Attention"})
 
 Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
 

@@ -1,5 +1,5 @@
-"""ONNX ``Attention`` (opset 23): scaled dot-product attention with masks, a KV cache and
-grouped-query heads.
+"""ONNX ``Attention`` (opsets 23-25): scaled dot-product attention with masks, a KV cache,
+grouped-query heads, an external cache's valid lengths (24) and sliding windows (25).
 
 TVM 0.27's importer has one converter per operator name, and its ``Attention`` is ONNX Runtime's
 ``com.microsoft`` operator (packed QKV weights, ``num_heads``): an opset-23 node fails there on the
@@ -12,9 +12,12 @@ constant. Following the specification (and the reference implementation's order)
   ``kv_num_heads``) and back at the end;
 - Q and K are each multiplied by ``sqrt(scale)`` (``scale`` defaults to ``1/sqrt(head_size)``);
 - ``past_key``/``past_value`` are concatenated in front of K/V (``present_*`` outputs);
-- the bias: a causal mask aligned bottom-right (query ``i`` sees key ``j <= i + past``), plus
-  ``attn_mask`` (boolean: False masks; float: added), padded with masked columns up to the total
-  key length;
+- the bias: a causal mask aligned bottom-right (query ``i`` sees key ``j <= i + offset``, the
+  offset being the past length, or with ``nonpad_kv_seqlen`` and no past, that length minus the
+  query length, per batch entry), plus ``attn_mask`` (boolean: False masks; float: added), padded
+  with masked columns up to the total key length; keys at or past ``nonpad_kv_seqlen[b]``
+  masked; with ``left_window_size`` / ``right_window_size`` (>= 0) a query at ``i + offset``
+  sees only the keys within that many positions on each side;
 - grouped-query heads: each K/V head repeated for its ``q_num_heads / kv_num_heads`` queries;
 - ``softcap`` (``c * tanh(x / c)``) before the bias; softmax (in ``softmax_precision``); a row
   whose bias masks every key gives zeros, not NaN;
@@ -62,9 +65,10 @@ def convert_attention(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     q, k, v = inputs[0], inputs[1], inputs[2]
     mask = _optional(inputs, 3)
     past_k, past_v = _optional(inputs, 4), _optional(inputs, 5)
-    if _optional(inputs, 6) is not None:
-        raise refuse(name, attrs, "has a nonpad_kv_seqlen input (opset 24)",
-                     "export the model at opset 23, without the external KV cache")
+    nonpad = _optional(inputs, 6)
+    if nonpad is not None and past_k is not None:
+        raise refuse(name, attrs, "has both nonpad_kv_seqlen and past_key/past_value",
+                     "ONNX allows one kind of KV cache per node")
     if (past_k is None) != (past_v is None):
         raise refuse(name, attrs, "has only one of past_key and past_value",
                      "give both or neither")
@@ -96,8 +100,9 @@ def convert_attention(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     kv_len = static_shape(k)[2]
     past_len = static_shape(past_k)[2] if past_k is not None else 0
 
+    windows = (int(attrs.get("left_window_size", -1)), int(attrs.get("right_window_size", -1)))
     bias, maybe_fully_masked = _bias(bb, mask, bool(attrs.get("is_causal", 0)), q_len, kv_len,
-                                     past_len, dtype)
+                                     past_len, dtype, nonpad, windows, static_shape(q)[0])
     if q_heads != kv_heads and q_heads % kv_heads == 0:
         k = op.repeat(k, q_heads // kv_heads, axis=1)
         v = op.repeat(v, q_heads // kv_heads, axis=1)
@@ -135,7 +140,8 @@ def convert_attention(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     return relax.Tuple([bb.normalize(y), present_k, present_v, qk_out])
 
 
-def _bias(bb, mask, causal: bool, q_len: int, kv_len: int, past_len: int, dtype: str):
+def _bias(bb, mask, causal: bool, q_len: int, kv_len: int, past_len: int, dtype: str,
+          nonpad=None, windows=(-1, -1), batch: int = 1):
     """(the additive bias [.., q_len, kv_len] or None, whether a row may mask every key)."""
     bias = None
     if mask is not None:
@@ -148,16 +154,75 @@ def _bias(bb, mask, causal: bool, q_len: int, kv_len: int, past_len: int, dtype:
             fill_shape = [*shape[:-1], kv_len - shape[-1]]
             fill = relax.const(np.zeros(fill_shape, bool), "bool") if is_bool else \
                 _const(np.full(fill_shape, -np.inf), str(mask.ty.dtype))
-            mask = op.concat([mask, fill], axis=-1)
+            mask = bb.normalize(op.concat([mask, fill], axis=-1))
         if is_bool:
             mask = op.where(mask, _const(0.0, dtype), _const(-np.inf, dtype))
         elif str(mask.ty.dtype) != dtype:
             mask = op.astype(mask, dtype)
         bias = bb.normalize(mask)
+    left, right = windows
+    if nonpad is None:
+        allowed = _allowed(np, np.arange(q_len).reshape(-1, 1), np.arange(kv_len).reshape(1, -1),
+                           past_len, causal, left, right)
+        if allowed is not None:
+            constant = _const(np.where(allowed, 0.0, -np.inf), dtype)
+            bias = constant if bias is None else bb.normalize(op.add(bias, constant))
+        return bias, mask is not None or left >= 0 or right >= 0
+
+    # an external cache: per batch entry, nonpad[b] valid keys and the frontier they give
+    lengths = op.reshape(op.astype(nonpad, "int64"), [batch, 1, 1, 1])
+    rows = relax.const(np.arange(q_len, dtype=np.int64).reshape(1, 1, -1, 1), "int64")
+    cols = relax.const(np.arange(kv_len, dtype=np.int64).reshape(1, 1, 1, -1), "int64")
+    offset = op.subtract(lengths, relax.const(q_len, "int64"))
+    allowed = op.less(cols, lengths)
+    frontier = _allowed(_RelaxOps, rows, cols, offset, causal, left, right)
+    if frontier is not None:
+        allowed = op.logical_and(allowed, frontier)
+    constant = op.where(allowed, _const(0.0, dtype), _const(-np.inf, dtype))
+    bias = bb.normalize(constant if bias is None else op.add(bias, constant))
+    return bias, True
+
+
+class _RelaxOps:
+    """The few numpy functions ``_allowed`` uses, on Relax expressions."""
+
+    @staticmethod
+    def less_equal(a, b):
+        return op.less_equal(a, b)
+
+    @staticmethod
+    def logical_and(a, b):
+        return op.logical_and(a, b)
+
+    @staticmethod
+    def add(a, b):
+        return op.add(a, b)
+
+    @staticmethod
+    def subtract(a, b):
+        return op.subtract(a, b)
+
+    @staticmethod
+    def const(value):
+        return relax.const(value, "int64")
+
+
+def _allowed(ops, rows, cols, offset, causal: bool, left: int, right: int):
+    """Which (query, key) pairs the causal rule and the windows allow (query ``i`` at position
+    ``i + offset``), or None when neither applies; ``ops`` is numpy or ``_RelaxOps``."""
+    if not causal and left < 0 and right < 0:
+        return None
+    const = getattr(ops, "const", lambda v: v)
+    position = ops.add(rows, offset)
+    allowed = None
+
+    def both(a, b):
+        return b if a is None else ops.logical_and(a, b)
+
     if causal:
-        rows = np.arange(q_len).reshape(-1, 1)
-        cols = np.arange(kv_len).reshape(1, -1)
-        table = np.where(cols <= rows + past_len, 0.0, -np.inf)
-        constant = _const(table, dtype)
-        bias = constant if bias is None else bb.normalize(op.add(bias, constant))
-    return bias, mask is not None
+        allowed = both(allowed, ops.less_equal(cols, position))
+    if left >= 0:  # position - j <= left
+        allowed = both(allowed, ops.less_equal(ops.subtract(position, cols), const(left)))
+    if right >= 0:  # j - position <= right
+        allowed = both(allowed, ops.less_equal(ops.subtract(cols, position), const(right)))
+    return allowed
