@@ -144,6 +144,8 @@ def _dtype_of(value: onnx.ValueInfoProto, origin: str) -> str:
         raise UnsupportedModelError(
             f"input '{value.name}' of model '{origin}' has element type "
             f"{onnx.TensorProto.DataType.Name(elem)}, which edgec cannot compile") from err
+    if elem == onnx.TensorProto.BFLOAT16:
+        return "bfloat16"
     if np_dtype.kind not in "biuf":
         raise UnsupportedModelError(
             f"input '{value.name}' of model '{origin}' has element type {np_dtype}, which edgec "

@@ -44,6 +44,7 @@ import numpy as np
 # float16 softmax to float16: 14 of its 48 values were off the correctly rounded result, edgec's
 # none). float16 outputs are compared to two ulps.
 FLOAT16_RTOL = 2.0 ** -9
+BFLOAT16_RTOL = 2.0 ** -6  # the same two ulps for bfloat16's 8-bit significand
 # The measurement's tolerances (rtol 1e-3, atol 1e-5), or the case's own where looser. ONNX's
 # default atol, 1e-7, asks float32 outputs near 0 to reproduce the reference's rounding noise:
 # an inverse DFT's imaginary parts are 0, numpy's float32 FFT gives 2e-7, edgec 0.
@@ -150,6 +151,8 @@ def _difference(got, want: np.ndarray, rtol: float, atol: float) -> str:
         return f"dtype {got.dtype}, expected {want.dtype}"
     if want.dtype == np.float16:
         rtol = max(rtol, FLOAT16_RTOL)
+    if want.dtype.name == "bfloat16":
+        rtol = max(rtol, BFLOAT16_RTOL)
     atol = max(atol, MIN_ATOL)
     if want.dtype == object or want.dtype.kind in "bUSiu":
         bad = got != want
