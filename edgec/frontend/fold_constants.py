@@ -85,9 +85,73 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, FoldReport]
         if not changed:
             break
     _refuse_computed_training_mode(work.graph)
+    _tensor_constants_in_subgraphs(work.graph)
     report.nodes_after = len(work.graph.node)
     logger.info("ONNX clean-up: %s", report.describe())
     return work, report
+
+
+_CONSTANT_FORMS = ("value_float", "value_floats", "value_int", "value_ints")
+_inlined = iter(range(1 << 62))
+
+
+def _inline_branch(node, condition: bool, kept: list, new_inits: list, report) -> bool:
+    """An ``If`` whose condition is a constant becomes the chosen branch's nodes (their values
+    renamed apart, outer values kept, the branch outputs bound to the If's outputs); False,
+    keeping the If, when the branch has subgraphs of its own."""
+    branch = next((onnx.helper.get_attribute_value(a) for a in node.attribute
+                   if a.name == ("then_branch" if condition else "else_branch")), None)
+    if branch is None or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                             for n in branch.node for a in n.attribute):
+        return False
+    tag = f"{node.name or node.output[0]}/inlined{next(_inlined)}"
+    local = {i.name for i in branch.initializer} | {o for n in branch.node for o in n.output}
+    names = {name: f"{tag}/{name}" for name in local if name}
+    for init in branch.initializer:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(init)
+        copy.name = names[init.name]
+        new_inits.append(copy)
+    for inner in branch.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(inner)
+        copy.name = f"{tag}/{inner.name}" if inner.name else ""
+        for i, value in enumerate(copy.input):
+            copy.input[i] = names.get(value, value)
+        for i, value in enumerate(copy.output):
+            copy.output[i] = names.get(value, value)
+        kept.append(copy)
+    for out, value in zip(node.output, branch.output):
+        if out:
+            kept.append(onnx.helper.make_node("Identity", [names.get(value.name, value.name)],
+                                              [out], name=f"{tag}/out/{out}"))
+    report.folded["If"] += 1
+    return True
+
+
+def _tensor_constants_in_subgraphs(graph: onnx.GraphProto) -> None:
+    """``Constant`` nodes inside If/Loop/Scan bodies (the main graph's became initializers)
+    rewritten to the ``value`` tensor form, the only one TVM's importer reads."""
+    for node in graph.node:
+        for attr in node.attribute:
+            subgraphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+            for sub in subgraphs:
+                for inner in sub.node:
+                    if inner.op_type == "Constant" and inner.domain in _DEFAULT_DOMAINS:
+                        _as_tensor_constant(inner)
+                _tensor_constants_in_subgraphs(sub)
+
+
+def _as_tensor_constant(node: onnx.NodeProto) -> None:
+    forms = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    for name in _CONSTANT_FORMS:
+        if name in forms:
+            dtype = np.float32 if "float" in name else np.int64
+            tensor = numpy_helper.from_array(np.asarray(forms[name], dtype=dtype),
+                                             node.output[0])
+            del node.attribute[:]
+            node.attribute.append(onnx.helper.make_attribute("value", tensor))
+            return
 
 
 def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -167,6 +231,10 @@ def _fold_round(model: onnx.ModelProto, opsets: dict[str, int], report: FoldRepo
                     "ConstantOfShape", [shape], [node.output[1]],
                     value=numpy_helper.from_array(np.array([True]))))
             report.dropouts_removed += 1
+            changed = True
+        elif (default_domain and node.op_type == "If" and inputs and inputs[0] in consts
+              and _inline_branch(node, bool(np.asarray(value(inputs[0])).reshape(-1)[0]),
+                                 kept, new_inits, report)):
             changed = True
         elif _foldable(node, consts):
             feeds = {name: value(name) for name in inputs}

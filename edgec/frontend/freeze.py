@@ -112,6 +112,7 @@ _SHAPE_INPUTS = {
     "ReduceLogSum": (1,), "ReduceLogSumExp": (1,), "ReduceSumSquare": (1,),
     "CenterCropPad": (1,), "Col2Im": (1, 2), "HannWindow": (0,), "HammingWindow": (0,),
     "BlackmanWindow": (0,), "NonMaxSuppression": (2, 3, 4), "DFT": (1, 2), "STFT": (1, 3),
+    "AffineGrid": (1,),
 }
 _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "sizes"],
                "Pad": ["data", "pads", "constant_value", "axes"], "TopK": ["X", "K"],
@@ -124,7 +125,8 @@ _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "s
                "NonMaxSuppression": ["boxes", "scores", "max_output_boxes_per_class",
                                      "iou_threshold", "score_threshold"],
                "DFT": ["input", "dft_length", "axis"],
-               "STFT": ["signal", "frame_step", "window", "frame_length"]}
+               "STFT": ["signal", "frame_step", "window", "frame_length"],
+               "AffineGrid": ["theta", "size"]}
 
 
 @dataclasses.dataclass(frozen=True)

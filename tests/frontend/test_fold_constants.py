@@ -153,3 +153,37 @@ def test_training_mode_dropout_is_refused():
                                  tensor("mode_in", [], onnx.TensorProto.BOOL)])
     with pytest.raises(UnsupportedModelError, match="training_mode from 'mode_in'"):
         fold_constants(computed)
+
+
+def test_if_on_a_constant_condition_becomes_its_branch():
+    """An If whose condition folds to a constant (an exporter's shape test) is replaced by the
+    chosen branch, whose own Constant (value_ints form) and outer-scope reads survive."""
+    then_branch = helper.make_graph(
+        [helper.make_node("Constant", [], ["two"], value_ints=[2]),
+         helper.make_node("Mul", ["x", "two"], ["y_then"])],
+        "then", [], [tensor("y_then", [2, 3])])
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["y_else"])], "else", [], [tensor("y_else", [2, 3])])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ReduceSum", ["s"], ["n"], keepdims=0),
+             helper.make_node("Equal", ["n", "five"], ["cond"]),
+             helper.make_node("Cast", ["x"], ["xi"], to=onnx.TensorProto.INT64),
+             helper.make_node("If", ["cond"], ["y"], then_branch=_retarget(then_branch),
+                              else_branch=_retarget(else_branch))]
+    model = make_model(nodes, [tensor("x", [2, 3])], [tensor("y", [2, 3],
+                                                             onnx.TensorProto.INT64)],
+                       {"five": np.array(5, np.int64)})
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    folded, report = fold_constants(_static(model, {}))
+    assert "If" not in [n.op_type for n in folded.graph.node]
+    assert report.folded["If"] == 1
+    np.testing.assert_array_equal(_run(folded, {"x": x})[0], _run(model, {"x": x})[0])
+
+
+def _retarget(branch):
+    """Branches compute on the int64 copy of x."""
+    for node in branch.node:
+        node.input[:] = ["xi" if i == "x" else i for i in node.input]
+    for out in branch.output:
+        out.type.tensor_type.elem_type = onnx.TensorProto.INT64
+    return branch
