@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from tvm import relax
 
 from edgec.frontend.converters.attention import convert_attention
+from edgec.frontend.converters.blocked_quant import (convert_dequantize_linear,
+                                                     convert_quantize_linear)
 from edgec.frontend.converters.clip import convert_clip
 from edgec.frontend.converters.contrib import (convert_multi_head_attention, convert_quick_gelu,
                                                convert_skip_layer_norm,
@@ -33,6 +35,7 @@ from edgec.frontend.converters.elementwise import (convert_celu, convert_is_inf,
 from edgec.frontend.converters.losses import convert_nll_loss, convert_softmax_cross_entropy
 from edgec.frontend.converters.math import (convert_cosh, convert_eye_like, convert_mod,
                                             convert_one_hot, convert_pad, convert_pow,
+                                            convert_reduce_max, convert_reduce_min,
                                             convert_rms_normalization, convert_sinh)
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
@@ -90,6 +93,10 @@ CONVERTERS: dict[str, Converter] = {
     "EyeLike": convert_eye_like,
     "Pad": convert_pad,
     "Mod": convert_mod,
+    "ReduceMax": convert_reduce_max,
+    "ReduceMin": convert_reduce_min,
+    "QuantizeLinear": convert_quantize_linear,
+    "DequantizeLinear": convert_dequantize_linear,
     # newer than opset 23 (models declared at 23: frontend/opset.py)
     "Swish": convert_swish,
     "SwiGLU": convert_swiglu,

@@ -11,6 +11,7 @@
 - ``Pad`` (constant mode) whose ``constant_value`` is a graph input: pad with zeros, then add
   the value where the padding went.
 - ``Mod`` on floats with ``fmod=0``: right for infinite divisors (see ``convert_mod``).
+- ``ReduceMax`` / ``ReduceMin`` of booleans (TVM: no identity for bool).
 """
 
 from __future__ import annotations
@@ -148,3 +149,39 @@ def convert_mod(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     at_infinity = op.where(keeps_x, x, y)
     finite_x = op.logical_not(op.logical_or(op.isinf(x), op.isnan(x)))
     return op.where(op.logical_and(op.isinf(y), finite_x), at_infinity, floor_mod)
+
+
+def _reduce_bool(kind: str):
+    """``ReduceMax`` / ``ReduceMin`` of booleans (any / all): TVM's legalization has no
+    identity for bool; reduced as uint8."""
+    def convert(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
+        x = inputs[0]
+        if _dtype(x) != "bool":
+            return None  # TVM's converter (edgec's legalization for the float ones)
+        rank = x.ty.ndim
+        axes = attrs.get("axes")
+        if opset >= 18 and len(inputs) > 1 and inputs[1] is not None:
+            given = constant_array(inputs[1])
+            if given is None:
+                raise refuse(kind, attrs, "takes its axes from a value that is not a constant",
+                             "freeze the input that gives them (--freeze-input NAME=VALUE)")
+            axes = [int(a) for a in given.reshape(-1)]
+        if not axes:
+            if int(attrs.get("noop_with_empty_axes", 0)):
+                return x
+            axes = list(range(rank))
+        keep = bool(int(attrs.get("keepdims", 1)))
+        shape = static_shape(x)
+        axes = [int(a) % rank for a in axes]
+        if shape is not None and any(shape[a] == 0 for a in axes):  # empty: the identity
+            out = [1 if a in axes else d for a, d in enumerate(shape)] if keep else \
+                [d for a, d in enumerate(shape) if a not in axes]
+            return relax.const(np.full(out, kind == "ReduceMin", dtype=bool), "bool")
+        reduce = op.max if kind == "ReduceMax" else op.min
+        return op.astype(reduce(op.astype(x, "uint8"), axis=axes, keepdims=keep), "bool")
+
+    return convert
+
+
+convert_reduce_max = _reduce_bool("ReduceMax")
+convert_reduce_min = _reduce_bool("ReduceMin")
