@@ -90,11 +90,12 @@ def _edgec_graph_passes() -> list[PassEntry]:
     ]
 
 
-def _convert_layout(desired: dict) -> tvm.transform.Pass:
-    """TVM's ConvertLayout, run only on a module with an operator ``desired`` names: the layout
-    is the convolutions', and TVM 0.27's pass crashes the process (an integer division by
-    zero) on a quantize with a runtime scale over a 1-d tensor, as in DynamicQuantizeLinear
-    written out in plain operators, with no convolution in sight."""
+def _convert_layout(desired: dict, needed=None) -> tvm.transform.Pass:
+    """TVM's ConvertLayout, run only on a module with an operator ``desired`` names (and, with
+    ``needed``, one for which ``needed(call)`` holds): the layout is the convolutions', and TVM
+    0.27's pass crashes the process (an integer division by zero) on a quantize with a runtime
+    scale over a 1-d tensor, as in DynamicQuantizeLinear written out in plain operators, with no
+    convolution in sight."""
     convert = relax.transform.ConvertLayout(desired)
 
     @tvm.transform.module_pass(opt_level=0, name="ConvertLayout")
@@ -103,12 +104,18 @@ def _convert_layout(desired: dict) -> tvm.transform.Pass:
         for _, func in mod.functions_items():
             if isinstance(func, relax.Function) and any(
                     isinstance(v, relax.Call) and isinstance(v.op, tvm.ir.Op)
-                    and v.op.name in names
+                    and v.op.name in names and (needed is None or needed(v))
                     for v in relax.analysis.get_var2val(func).values()):
                 return convert(mod)
         return mod
 
     return run
+
+
+def _transposed_conv_nchw() -> tvm.transform.Pass:
+    return _convert_layout({"relax.nn.conv2d_transpose": ["NCHW", "IOHW"]},
+                           lambda call: str(call.attrs.data_layout) != "NCHW"
+                           or str(call.attrs.kernel_layout) != "IOHW")
 
 
 def _layout_passes(layout: str) -> list[PassEntry]:
@@ -221,6 +228,8 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
     if options.layout != "NCHW":
         entries += _layout_passes(options.layout)
     entries += [
+        # TVM lowers conv2d_transpose in NCHW only; a TFLite model's are NHWC (every board)
+        _entry("TransposedConvNCHW", _transposed_conv_nchw, "layout", required=True),
         # -- lower ---------------------------------------------------------------------------
         _entry("DispatchSampling", relax.backend.DispatchSampling, "lower", required=True),
         _entry("DispatchSortScan", relax.backend.DispatchSortScan, "lower", required=True),

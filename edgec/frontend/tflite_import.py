@@ -239,11 +239,51 @@ def _converter_class():
 
     class EdgecTFLiteConverter(OperatorConverter):
         """TVM's converter, but weights of dynamic-range quantized operators (int8 constants
-        with scales, read by an operator whose activations are float) are read dequantized."""
+        with scales, read by an operator whose activations are float) are read dequantized,
+        SOFTMAX keeps its beta and SPLIT takes a [1]-shaped axis."""
 
         def __init__(self, model, subgraph, exp_tab, bb):
             super().__init__(model, subgraph, exp_tab, bb)
             self._hybrid_weights = hybrid_weights(model)
+            self._scalars = False
+
+        def get_tensor_value(self, tensor_wrapper, is_sparse=False):
+            value = super().get_tensor_value(tensor_wrapper, is_sparse)
+            if self._scalars and value.size == 1:
+                return value.reshape(())
+            return value
+
+        def convert_split(self, op):
+            """An axis stored as [1] (converters write it so too) read as the scalar TVM's
+            converter takes it for (``int()`` of a 1-D array fails with numpy 2)."""
+            self._scalars = True
+            try:
+                return super().convert_split(op)
+            finally:
+                self._scalars = False
+
+        def convert_softmax(self, op):
+            """TVM's converter drops the options' ``beta`` (softmax(beta * x)): a wrong
+            answer for every beta other than 1."""
+            from tflite.SoftmaxOptions import SoftmaxOptions
+
+            options = SoftmaxOptions()
+            table = op.BuiltinOptions()
+            beta = 1.0
+            if table is not None:
+                options.Init(table.Bytes, table.Pos)
+                beta = float(options.Beta())
+            if beta == 1.0:
+                return super().convert_softmax(op)
+            from tvm import relax
+
+            (x,), (out,) = self.get_input_tensors(op), self.get_output_tensors(op)
+            expr = self.get_expr(x.tensor_idx)
+            if x.qnn_params:
+                expr = self.dequantize(expr, x)
+            result = relax.op.nn.softmax(relax.op.multiply(expr, relax.const(beta, "float32")),
+                                         axis=-1)
+            return self.quantize(result, out) if out.qnn_params else result
 
         def get_tensors(self, tensors_idx_list):
             wrappers = super().get_tensors(tensors_idx_list)
