@@ -211,7 +211,8 @@ def _round_integer_average_pools(mod: tvm.IRModule) -> tvm.IRModule:
     """TFLite averages int8 pools rounding half away from zero; the frontend writes them as an
     int32 ``avg_pool2d``, which TVM computes by integer division (toward minus infinity: one step
     low on about half the outputs, always the same way, a bias later layers amplify). Average in
-    float32 (exact: the sums of at most 2^24 / 255 int8 values) and round as TFLite does."""
+    float32 (exact: the sums of at most 2^24 / 255 int8 values) and round as TFLite does, ties
+    away from zero (checked on LiteRT: -2.5 -> -3, 2.5 -> 3)."""
     from tvm import relax
 
     @relax.expr_functor.mutator
@@ -225,7 +226,10 @@ def _round_integer_average_pools(mod: tvm.IRModule) -> tvm.IRModule:
                 return call
             as_float = relax.op.astype(call.args[0], "float32")
             pooled = relax.Call(call.op, [as_float], call.attrs, call.ty_args)
-            return relax.op.astype(relax.op.round(pooled), dtype)
+            # half away from zero (TVM's round breaks ties to even)
+            half_up = relax.op.floor(relax.op.add(relax.op.abs(pooled),
+                                                  relax.const(0.5, "float32")))
+            return relax.op.astype(relax.op.multiply(relax.op.sign(pooled), half_up), dtype)
 
     func = mod["main"]
     rewritten = Rounding(mod).visit_expr(func)

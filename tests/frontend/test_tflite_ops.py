@@ -200,3 +200,112 @@ def test_operator_agrees_with_litert(name):
     for key, ref in want.items():
         scale = max(float(np.abs(ref).max()), 1e-6)
         assert np.abs(got[key] - ref).max() <= 1e-4 * scale, (key, got[key], ref)
+
+
+# -- int8 operators (full-integer models as the TFLite converter writes them) -----------------
+
+def _q(scale, zero, axis=0):
+    return {"scale": scale, "zero_point": zero, "axis": axis}
+
+
+def _int8_weights(*shape):
+    return RNG.integers(-127, 128, shape).astype(np.int8)
+
+
+def int8_conv_per_channel_relu6():
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 8, 8, 3], "int8", _q(0.05, -10))
+    y = b.tensor("y", [1, 8, 8, 4], "int8", _q(0.04, -128))
+    w_scale = np.array([0.002, 0.003, 0.004, 0.0025], np.float32)
+    w = b.const("w", _int8_weights(4, 3, 3, 3), _q(w_scale, np.zeros(4, np.int64), 0))
+    bias = b.const("b", RNG.integers(-500, 500, 4).astype(np.int32),
+                   _q(0.05 * w_scale, np.zeros(4, np.int64)))
+    b.op("CONV_2D", [x, w, bias], [y], "Conv2DOptions", Padding=SAME, StrideW=1, StrideH=1,
+         FusedActivationFunction=RELU6, DilationWFactor=1, DilationHFactor=1)
+    return b, [x], [y]
+
+
+def int8_depthwise_and_pool():
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 8, 8, 4], "int8", _q(0.05, 3))
+    t = b.tensor("t", [1, 8, 8, 4], "int8", _q(0.06, -5))
+    y = b.tensor("y", [1, 4, 4, 4], "int8", _q(0.06, -5))
+    w_scale = np.array([0.01, 0.02, 0.015, 0.012], np.float32)
+    w = b.const("w", _int8_weights(1, 3, 3, 4), _q(w_scale, np.zeros(4, np.int64), 3))
+    bias = b.const("b", RNG.integers(-300, 300, 4).astype(np.int32),
+                   _q(0.05 * w_scale, np.zeros(4, np.int64)))
+    b.op("DEPTHWISE_CONV_2D", [x, w, bias], [t], "DepthwiseConv2DOptions", Padding=SAME,
+         StrideW=1, StrideH=1, DepthMultiplier=1, FusedActivationFunction=NONE,
+         DilationWFactor=1, DilationHFactor=1)
+    b.op("AVERAGE_POOL_2D", [t], [y], "Pool2DOptions", Padding=VALID, StrideW=2, StrideH=2,
+         FilterWidth=2, FilterHeight=2, FusedActivationFunction=NONE)
+    return b, [x], [y]
+
+
+def int8_add_concat():
+    """An add of two tensors with different scales; the concat's inputs share the output's
+    (the TFLite quantization spec requires it)."""
+    b = TFLiteBuilder()
+    x1 = b.input("x1", [1, 4, 4, 2], "int8", _q(0.12, -3))
+    x2 = b.input("x2", [1, 4, 4, 2], "int8", _q(0.03, 20))
+    s = b.tensor("s", [1, 4, 4, 2], "int8", _q(0.12, -3))
+    y = b.tensor("y", [1, 4, 4, 4], "int8", _q(0.12, -3))
+    b.op("ADD", [x1, x2], [s], "AddOptions", FusedActivationFunction=NONE)
+    b.op("CONCATENATION", [s, x1], [y], "ConcatenationOptions", Axis=3,
+         FusedActivationFunction=NONE)
+    return b, [x1, x2], [y]
+
+
+def int8_fully_connected_softmax():
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 16], "int8", _q(0.05, -2))
+    t = b.tensor("t", [1, 6], "int8", _q(0.2, 5))
+    y = b.tensor("y", [1, 6], "int8", _q(1 / 256, -128))
+    w = b.const("w", _int8_weights(6, 16), _q(0.01, 0))
+    bias = b.const("b", RNG.integers(-200, 200, 6).astype(np.int32), _q(0.0005, 0))
+    b.op("FULLY_CONNECTED", [x, w, bias], [t], "FullyConnectedOptions",
+         FusedActivationFunction=NONE)
+    b.op("SOFTMAX", [t], [y], "SoftmaxOptions", Beta=1.0)
+    return b, [x], [y]
+
+
+def int8_mean():
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 4, 4, 8], "int8", _q(0.07, 4))
+    y = b.tensor("y", [1, 1, 1, 8], "int8", _q(0.05, 0))
+    b.op("MEAN", [x, b.const("axes", np.array([1, 2], np.int32))], [y], "ReducerOptions",
+         KeepDims=True)
+    return b, [x], [y]
+
+
+def int8_logistic():
+    b = TFLiteBuilder()
+    x = b.input("x", [1, 64], "int8", _q(0.05, 0))
+    y = b.tensor("y", [1, 64], "int8", _q(1 / 256, -128))
+    b.op("LOGISTIC", [x], [y])
+    return b, [x], [y]
+
+
+INT8_MODELS = {f.__name__: f for f in (
+    int8_conv_per_channel_relu6, int8_depthwise_and_pool, int8_add_concat,
+    int8_fully_connected_softmax, int8_mean, int8_logistic)}
+
+
+@pytest.mark.parametrize("name", sorted(INT8_MODELS))
+def test_int8_operator_agrees_with_litert(name):
+    """int8 in, int8 out: at most one quantization step from LiteRT (its requantization is
+    fixed point, edgec's float32), and mostly none."""
+    builder, inputs, outputs = INT8_MODELS[name]()
+    data = builder.finish(inputs, outputs)
+    reference = LiteRTReference(data)
+    artifact = edgec.compile(data, "host", tuning_logs=False)
+    diffs = []
+    for _ in range(4):
+        feeds = {spec.name: RNG.integers(-128, 128, spec.shape).astype(np.int8)
+                 for spec in artifact.signature.inputs}
+        got, want = artifact.run(feeds), reference.run(feeds)
+        for key, ref in want.items():
+            assert got[key].dtype == np.int8
+            diffs.append(np.abs(got[key].astype(np.int32) - ref.astype(np.int32)).ravel())
+    diffs = np.concatenate(diffs)
+    assert diffs.max() <= 1 and np.mean(diffs == 0) >= 0.9, np.bincount(diffs)
