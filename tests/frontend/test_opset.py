@@ -34,9 +34,22 @@ def test_opset_newer_than_onnx_knows_is_refused():
         normalize_opset(model, "m")
 
 
-def test_ancient_opset_is_refused():
+def test_ancient_opset_is_converted_up_when_onnx_can():
     model = add_relu()
     model.opset_import[0].version = 5
+    converted, change = normalize_opset(model, "m")
+    assert (change.original, change.final) == (5, PREFERRED_MIN)
+
+
+def test_ancient_opset_onnx_cannot_convert_is_refused():
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Upsample", ["x"], ["y"], scales=[1.0, 1.0, 2.0, 2.0])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 5)])
+    model.ir_version = 3
     with pytest.raises(UnsupportedModelError, match=r"opset 5; edgec supports opsets 7\.\.23"):
         normalize_opset(model, "m")
 
