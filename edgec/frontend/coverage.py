@@ -154,12 +154,14 @@ def _check_tflite(source) -> CoverageReport:
     data, _, origin = tfl.read_tflite(source)
     model = tfl.parse_tflite(data, origin)
     known = tflite_supported_ops()
-    hybrid = tfl.hybrid_weights(model)
+    from edgec.frontend.tflite_converter import hybrid_weights
+
+    hybrid = hybrid_weights(model)
     graph = model.Subgraphs(0)
     nodes = collections.OrderedDict()
     hybrid_ops = set()
     names = tfl.operator_names(model)
-    ordered = _tflite_op_names(model)
+    ordered = tfl.operator_list(model)
     for index, name in enumerate(ordered):
         op = graph.Operators(index)
         out = int(op.OutputsAsNumpy()[0]) if op.OutputsLength() else -1
@@ -177,23 +179,6 @@ def _check_tflite(source) -> CoverageReport:
                 if name in hybrid_ops else ""
             entries.append(OperatorEntry(name, names[name], SUPPORTED, labels, detail))
     return CoverageReport(origin, f"TFLite, schema {model.Version()}", entries, [])
-
-
-def _tflite_op_names(model) -> list[str]:
-    from tflite.BuiltinOperator import BuiltinOperator
-
-    table = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
-    graph = model.Subgraphs(0)
-    result = []
-    for i in range(graph.OperatorsLength()):
-        code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        name = table.get(builtin, f"BUILTIN_{builtin}")
-        if name == "CUSTOM":
-            custom = code.CustomCode()
-            name = f"CUSTOM:{custom.decode() if custom else '?'}"
-        result.append(name)
-    return result
 
 
 @functools.cache

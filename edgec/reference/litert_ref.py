@@ -78,7 +78,8 @@ class LiteRTReference:
 
 def _dynamic_range_note(model) -> str:
     """Why outputs may differ beyond float rounding, or ''."""
-    from edgec.frontend.tflite_import import hybrid_weights, parse_tflite
+    from edgec.frontend.tflite_converter import hybrid_weights
+    from edgec.frontend.tflite_import import parse_tflite
 
     data = model if isinstance(model, bytes) else Path(model).read_bytes()
     try:
