@@ -33,12 +33,8 @@ import onnx
 from tvm import relax
 from tvm.relax import op
 
-from edgec.frontend.converters.common import refuse
+from edgec.frontend.converters.common import optional_input, refuse
 from edgec.passes.bindings import static_shape
-
-
-def _optional(inputs, index: int):
-    return inputs[index] if len(inputs) > index and inputs[index] is not None else None
 
 
 def _split_heads(bb, x, heads: int):
@@ -55,7 +51,7 @@ def _const(value, dtype: str) -> relax.Expr:
 def convert_attention(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     if "num_heads" in attrs:  # com.microsoft Attention: TVM's converter, for what it covers
         if int(attrs.get("unidirectional", 0)) or any(
-                _optional(inputs, i) is not None for i in range(3, len(inputs))):
+                optional_input(inputs, i) is not None for i in range(3, len(inputs))):
             raise refuse("Attention", attrs, "(com.microsoft) has a mask, a KV cache, an "
                          "attention bias or unidirectional=1",
                          "export attention unfused (MatMul/Softmax), as ONNX's Attention "
@@ -63,9 +59,9 @@ def convert_attention(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
         return None
     name = "Attention"
     q, k, v = inputs[0], inputs[1], inputs[2]
-    mask = _optional(inputs, 3)
-    past_k, past_v = _optional(inputs, 4), _optional(inputs, 5)
-    nonpad = _optional(inputs, 6)
+    mask = optional_input(inputs, 3)
+    past_k, past_v = optional_input(inputs, 4), optional_input(inputs, 5)
+    nonpad = optional_input(inputs, 6)
     if nonpad is not None and past_k is not None:
         raise refuse(name, attrs, "has both nonpad_kv_seqlen and past_key/past_value",
                      "ONNX allows one kind of KV cache per node")

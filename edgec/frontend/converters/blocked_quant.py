@@ -11,7 +11,7 @@ import onnx
 from tvm import relax
 from tvm.relax import op
 
-from edgec.frontend.converters.common import refuse
+from edgec.frontend.converters.common import optional_input, refuse
 from edgec.passes.bindings import static_shape
 from edgec.passes.ops import round_even
 
@@ -38,14 +38,18 @@ def _blocked(name: str, attrs: dict):
     return block
 
 
+def _operands(inputs, attrs: dict):
+    """(x, scale, zero point or None, x's static shape, the normalized axis)."""
+    x, scale, zero = inputs[0], inputs[1], optional_input(inputs, 2)
+    shape = static_shape(x)
+    return x, scale, zero, shape, int(attrs.get("axis", 1)) % len(shape)
+
+
 def convert_dequantize_linear(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     block = _blocked("DequantizeLinear", attrs)
     if not block:
         return None  # TVM's converter
-    x, scale = inputs[0], inputs[1]
-    zero = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
-    shape = static_shape(x)
-    axis = int(attrs.get("axis", 1)) % len(shape)
+    x, scale, zero, shape, axis = _operands(inputs, attrs)
     dtype = str(scale.ty.dtype)
     scale = _expand(bb, scale, axis, block, shape[axis])
     value = op.astype(x, "float32")
@@ -60,10 +64,7 @@ def convert_quantize_linear(bb: relax.BlockBuilder, inputs, attrs: dict, opset: 
     block = _blocked("QuantizeLinear", attrs)
     if not block:
         return None  # TVM's converter
-    x, scale = inputs[0], inputs[1]
-    zero = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
-    shape = static_shape(x)
-    axis = int(attrs.get("axis", 1)) % len(shape)
+    x, scale, zero, shape, axis = _operands(inputs, attrs)
     if zero is not None:
         out_dtype = str(zero.ty.dtype)
     elif attrs.get("output_dtype"):

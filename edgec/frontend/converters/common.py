@@ -13,6 +13,11 @@ def scalar_constant(expr) -> float | None:
     return float(array.reshape(()))
 
 
+def optional_input(inputs, index: int):
+    """Input ``index`` of a node, or None when it is absent or left empty."""
+    return inputs[index] if len(inputs) > index and inputs[index] is not None else None
+
+
 def node_label(op: str, attrs: dict) -> str:
     name = (attrs.get("tvm_custom") or {}).get("name") or ""
     return f"{op} node '{name}'" if name else f"a {op} node"

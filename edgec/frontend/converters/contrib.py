@@ -21,12 +21,8 @@ import numpy as np
 from tvm import relax
 from tvm.relax import op
 
-from edgec.frontend.converters.common import refuse
+from edgec.frontend.converters.common import optional_input, refuse
 from edgec.passes.bindings import static_shape
-
-
-def _optional(inputs, index: int):
-    return inputs[index] if len(inputs) > index and inputs[index] is not None else None
 
 
 def _const(value, dtype: str) -> relax.Expr:
@@ -41,13 +37,13 @@ def convert_quick_gelu(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
 
 def convert_skip_layer_norm(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     x, skip, gamma = inputs[0], inputs[1], inputs[2]
-    beta, bias = _optional(inputs, 3), _optional(inputs, 4)
+    beta, bias = optional_input(inputs, 3), optional_input(inputs, 4)
     return _skip_norm(bb, x, skip, gamma, beta, bias, attrs, rms=False)
 
 
 def convert_skip_simplified_layer_norm(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     x, skip, gamma = inputs[0], inputs[1], inputs[2]
-    bias = _optional(inputs, 3)
+    bias = optional_input(inputs, 3)
     return _skip_norm(bb, x, skip, gamma, None, bias, attrs, rms=True)
 
 
@@ -76,9 +72,9 @@ def _skip_norm(bb, x, skip, gamma, beta, bias, attrs, rms: bool):
 
 def convert_multi_head_attention(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     name = "MultiHeadAttention"
-    q, k, v = inputs[0], _optional(inputs, 1), _optional(inputs, 2)
-    bias, padding = _optional(inputs, 3), _optional(inputs, 4)
-    if k is None or v is None or any(_optional(inputs, i) is not None for i in range(5, 10)):
+    q, k, v = inputs[0], optional_input(inputs, 1), optional_input(inputs, 2)
+    bias, padding = optional_input(inputs, 3), optional_input(inputs, 4)
+    if k is None or v is None or any(optional_input(inputs, i) is not None for i in range(5, 10)):
         raise refuse(name, attrs, "uses packed QKV, attention_bias or a KV cache",
                      "edgec converts MultiHeadAttention with separate 3-D query, key and value, "
                      "an optional bias and key_padding_mask")

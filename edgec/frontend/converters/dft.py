@@ -22,7 +22,7 @@ import numpy as np
 from tvm import relax
 from tvm.relax import op
 
-from edgec.frontend.converters.common import refuse
+from edgec.frontend.converters.common import optional_input, refuse
 from edgec.passes.bindings import constant_array, static_shape
 
 
@@ -35,10 +35,6 @@ def _constant_int(name: str, attrs: dict, expr, what: str) -> int | None:
                      "make it a constant, or freeze the input that gives it "
                      "(--freeze-input NAME=VALUE)")
     return int(value.reshape(-1)[0]) if value.size else None
-
-
-def _optional(inputs, index: int):
-    return inputs[index] if len(inputs) > index and inputs[index] is not None else None
 
 
 def _matrices(n_in: int, length: int, inverse: bool, onesided: bool, dtype: str):
@@ -116,9 +112,9 @@ def convert_dft(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
     if shape is None or shape[-1] not in (1, 2):
         raise refuse(name, attrs, "has an input whose last dimension is not 1 or 2 (or whose "
                      "shape is unknown)", "give [..., 1] real or [..., 2] complex signals")
-    length = _constant_int(name, attrs, _optional(inputs, 1), "dft_length")
+    length = _constant_int(name, attrs, optional_input(inputs, 1), "dft_length")
     if opset >= 20:
-        axis = _constant_int(name, attrs, _optional(inputs, 2), "axis")
+        axis = _constant_int(name, attrs, optional_input(inputs, 2), "axis")
         axis = -2 if axis is None else axis
     else:
         axis = int(attrs.get("axis", 1))
@@ -145,8 +141,8 @@ def convert_stft(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
         raise refuse(name, attrs, "has a signal that is not [batch, length, 1|2]",
                      "give a static [batch, length, 1] or [batch, length, 2] signal")
     step = _constant_int(name, attrs, inputs[1], "frame_step")
-    window = _optional(inputs, 2)
-    frame_length = _constant_int(name, attrs, _optional(inputs, 3), "frame_length")
+    window = optional_input(inputs, 2)
+    frame_length = _constant_int(name, attrs, optional_input(inputs, 3), "frame_length")
     if frame_length is None:
         if window is None:
             raise refuse(name, attrs, "has neither a window nor a frame_length",
