@@ -16,7 +16,8 @@ import numpy as np
 
 from edgec.artifact.artifact import Artifact
 from edgec.errors import DeviceError, TargetError
-from edgec.runtime.inputs import Inputs, normalize_inputs
+from edgec.runtime.inputs import Inputs, normalize_inputs, storage_inputs
+from edgec.signature import from_storage
 from edgec.runtime.timing import LatencyStats
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,8 @@ def run_remote(device: RemoteDevice, artifact: Artifact, inputs: Inputs, repeat:
 
     check_device(device, artifact)
     manifest = artifact.manifest
-    arrays = normalize_inputs(manifest.signature, inputs, artifact.origin)
+    arrays = storage_inputs(manifest.signature,
+                            normalize_inputs(manifest.signature, inputs, artifact.origin))
     session = device.session
     name = f"edgec-{manifest.files[manifest.entry['library']].sha256[:16]}.so"
     with tempfile.TemporaryDirectory(prefix="edgec-rpc-") as tmp:
@@ -137,7 +139,8 @@ def run_remote(device: RemoteDevice, artifact: Artifact, inputs: Inputs, repeat:
     result = vm.get_outputs(function)
     specs = manifest.signature.outputs
     values = [result] if len(specs) == 1 else list(result)
-    outputs = {spec.name: value.numpy() for spec, value in zip(specs, values)}
+    outputs = {spec.name: from_storage(spec.dtype, value.numpy())
+               for spec, value in zip(specs, values)}
     latency = None
     if repeat > 0:
         timer = vm.time_evaluator("invoke_stateful", dev, number=1, repeat=repeat)

@@ -11,6 +11,7 @@ import tvm
 
 from edgec.frontend.fold_constants import FoldReport, fold_constants
 from edgec.frontend.freeze import Freezes, check_shape_inputs, freeze_inputs
+from edgec.frontend.narrow_types import lower_narrow_types, uses_narrow_types
 from edgec.frontend.onnx_load import LoadedModel, ModelSource, load_onnx
 from edgec.frontend.opset import OpsetChange, normalize_opset
 from edgec.frontend.shapes import (ShapeMap, fix_input_shapes, parse_shape_specs,
@@ -18,7 +19,7 @@ from edgec.frontend.shapes import (ShapeMap, fix_input_shapes, parse_shape_specs
 from edgec.frontend.support import check_element_types, check_operators
 from edgec.frontend.to_relax import import_to_relax
 from edgec.frontend.unroll_scan import unroll_scans
-from edgec.signature import Signature
+from edgec.signature import Signature, TensorSpec
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,11 @@ def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None,
     """Load and check an ONNX model and import it into Relax with static input shapes;
     ``freeze``: inputs that become constants (``--freeze-input``)."""
     loaded: LoadedModel = load_onnx(source)
-    model, opset = normalize_opset(loaded.proto, loaded.origin)
+    model = loaded.proto
+    if uses_narrow_types(model):
+        model = _copy(model)
+    declared = lower_narrow_types(model, loaded.origin)
+    model, opset = normalize_opset(model, loaded.origin)
     check_element_types(model, loaded.origin)
     if model is loaded.proto:
         model = _copy(model)
@@ -118,11 +123,21 @@ def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None,
     mod, outputs = import_to_relax(model, inputs, loaded.origin)
     producer = " ".join(p for p in (loaded.proto.producer_name,
                                     loaded.proto.producer_version) if p)
-    return ImportedModel(mod=mod, signature=Signature(tuple(inputs), tuple(outputs)),
+    signature = Signature(tuple(_declared(s, declared) for s in inputs),
+                          tuple(_declared(s, declared) for s in outputs))
+    return ImportedModel(mod=mod, signature=signature,
                          name=loaded.name, sha256=loaded.sha256, origin=loaded.origin,
                          producer=producer or "unknown", opset=opset, source_ops=original_ops,
                          cleanup=report, onnx_model=model, frozen=frozen,
                          quantized=bool(_QDQ_OPS & set(original_ops)))
+
+
+def _declared(spec: TensorSpec, declared: dict[str, str]) -> TensorSpec:
+    """``spec`` with the element type the model declares (float8, int4, ...), where the
+    compiled function holds the tensor in a byte-wide storage type."""
+    if spec.name not in declared:
+        return spec
+    return dataclasses.replace(spec, dtype=declared[spec.name])
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:

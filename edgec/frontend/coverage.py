@@ -222,7 +222,9 @@ def onnx_operator_table() -> list[tuple[str, str, str]]:
         note = "shape inputs must be constant or frozen" if how != "unsupported" and \
             shape_input_slots(name) else ""
         rows.append((name, how, note))
-    extra = sorted(k for k in CONVERTERS if k not in schemas)
+    from edgec.frontend.narrow_types import EDGEC_OPS
+
+    extra = sorted(k for k in CONVERTERS if k not in schemas and k not in EDGEC_OPS)
     rows += [(name, "edgec converter", "com.microsoft / contrib") for name in extra]
     return rows
 

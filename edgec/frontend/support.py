@@ -12,12 +12,11 @@ from edgec.errors import UnsupportedModelError
 # Handled by TVM's importer outside its converter table.
 _STRUCTURAL_OPS = frozenset({"If"})
 _MAX_NODES_LISTED = 5
-# Element types TVM declares but does not compute correctly (its float8 E5M2 -> float32 cast
-# turned 0 into 3.05e-5 and NaN into 98304) or cannot generate code for.
+# Element types edgec has no storage for (narrow_types.py holds float8, float4 and 2/4-bit
+# tensors in bytes; TVM's own float8 code computes wrong values).
 UNSUPPORTED_ELEMENT_TYPES = frozenset(
-    getattr(onnx.TensorProto, name) for name in (
-        "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "FLOAT8E8M0",
-        "FLOAT4E2M1", "INT4", "UINT4", "INT2", "UINT2") if hasattr(onnx.TensorProto, name))
+    getattr(onnx.TensorProto, name) for name in ("FLOAT8E8M0", "FLOAT6E2M3", "FLOAT6E3M2")
+    if hasattr(onnx.TensorProto, name))
 
 
 @functools.cache
@@ -64,7 +63,8 @@ def check_operators(model: onnx.ModelProto, origin: str) -> None:
 def check_element_types(model: onnx.ModelProto, origin: str) -> None:
     """Raise one error for outputs that are not tensors (sequences, maps, optionals: TVM's
     importer would return a tensor in their place), and one for tensors of element types edgec
-    cannot compute (float8, 4-bit): graph inputs and outputs, initializers, Cast targets."""
+    cannot compute (float8 E8M0, float6): graph inputs and outputs, initializers, Cast
+    targets."""
     graph = model.graph
     not_tensors = [o.name for o in graph.output if not o.type.HasField("tensor_type")]
     if not_tensors:
@@ -88,7 +88,7 @@ def check_element_types(model: onnx.ModelProto, origin: str) -> None:
         more = f" and {len(found) - _MAX_NODES_LISTED} more" if len(found) > _MAX_NODES_LISTED \
             else ""
         raise UnsupportedModelError(
-            f"model '{origin}' uses float8/4-bit tensors, which edgec cannot compile: {shown}"
+            f"model '{origin}' uses element types edgec cannot compile: {shown}"
             f"{more}. Convert the model to float16/float32 or int8")
 
 

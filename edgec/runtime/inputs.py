@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgec.errors import RunInputError
-from edgec.signature import Signature, TensorSpec
+from edgec.signature import Signature, TensorSpec, numpy_dtype, to_storage
 
 Inputs = Mapping[str, Any] | Sequence[Any] | np.ndarray
 
@@ -44,6 +44,12 @@ def normalize_inputs(signature: Signature, inputs: Inputs, origin: str = "") -> 
     return [_check(spec, value, where) for spec, value in zip(specs, values)]
 
 
+def storage_inputs(signature: Signature, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Checked inputs (``normalize_inputs``) as the compiled function takes them: float8,
+    float4 and 2/4-bit tensors in their byte storage."""
+    return [to_storage(spec.dtype, a) for spec, a in zip(signature.inputs, arrays)]
+
+
 def _check(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         if hasattr(value, "numpy"):
@@ -51,7 +57,7 @@ def _check(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
         else:
             raise RunInputError(f"input '{spec.name}'{where} must be a numpy array, not "
                                 f"{type(value).__name__}")
-    if value.dtype != np.dtype(spec.dtype):
+    if value.dtype != numpy_dtype(spec.dtype):
         raise RunInputError(
             f"input '{spec.name}'{where} has dtype {value.dtype}; the model takes {spec.dtype} "
             f"(convert it with .astype('{spec.dtype}'))")
@@ -70,17 +76,23 @@ def random_inputs(signature: Signature, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     arrays = {}
     for spec in signature.inputs:
-        dtype = np.dtype(spec.dtype)
-        if dtype.kind == "f":
+        dtype = numpy_dtype(spec.dtype)
+        if dtype.kind == "f" or "float" in dtype.name:
             arrays[spec.name] = rng.random(spec.shape, dtype=np.float64).astype(dtype)
         elif dtype.kind == "b":
             arrays[spec.name] = rng.integers(0, 2, spec.shape).astype(dtype)
         elif dtype.itemsize == 1:
-            info = np.iinfo(dtype)
+            info = np.iinfo(dtype) if dtype.kind in "iu" else ml_int_info(dtype)
             arrays[spec.name] = rng.integers(info.min, info.max + 1, spec.shape).astype(dtype)
         else:
             arrays[spec.name] = rng.integers(0, 10, spec.shape).astype(dtype)
     return arrays
+
+
+def ml_int_info(dtype: np.dtype):
+    import ml_dtypes
+
+    return ml_dtypes.iinfo(dtype)
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

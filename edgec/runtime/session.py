@@ -15,7 +15,8 @@ import numpy as np
 from edgec.artifact.manifest import Manifest
 from edgec.errors import InternalError
 from edgec.runtime.compat import check_runs_here
-from edgec.runtime.inputs import Inputs, normalize_inputs
+from edgec.runtime.inputs import Inputs, normalize_inputs, storage_inputs
+from edgec.signature import from_storage
 from edgec.runtime.threads import configure_threads
 from edgec.runtime.timing import LatencyStats
 
@@ -47,9 +48,11 @@ class Session:
         self._function = manifest.entry.get("function", "main")
 
     def _to_device(self, arrays: list[np.ndarray]):
+        """Checked inputs (``normalize_inputs``) as TVM tensors in their storage types."""
         import tvm
 
-        return [tvm.runtime.tensor(a, self.device) for a in arrays]
+        return [tvm.runtime.tensor(a, self.device)
+                for a in storage_inputs(self.manifest.signature, arrays)]
 
     def run(self, inputs: Inputs) -> dict[str, np.ndarray]:
         """Run once; returns outputs by name, in signature order."""
@@ -63,7 +66,8 @@ class Session:
         if len(values) != len(specs):
             raise InternalError(f"'{self.origin}' returned {len(values)} outputs, manifest "
                                 f"lists {len(specs)}")
-        return {spec.name: value.numpy() for spec, value in zip(specs, values)}
+        return {spec.name: from_storage(spec.dtype, value.numpy())
+                for spec, value in zip(specs, values)}
 
     def benchmark(self, inputs: Inputs, repeat: int = 10) -> LatencyStats:
         """Time ``repeat`` runs (after one warm-up) with TVM's time evaluator."""

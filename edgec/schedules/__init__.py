@@ -16,6 +16,10 @@ Kernels with opaque blocks (no declared reads or writes: extern calls such as ar
 loops written with TVM's IR builder, as in NonMaxSuppression) are left as TVM wrote them: a
 schedule primitive cannot see what such a block reads, and inlining a producer into the kernel
 left the opaque block reading a buffer that no longer existed (a code-generation failure).
+Kernels whose blocks keep values in local variables (TVMScript kernels such as the float8
+encoder: each ``v: T.float64 = ...`` allocates a one-element buffer) are left as written too:
+vectorized by the ``Elementwise`` rule, such a kernel shared the variables between lanes (a
+silent wrong answer).
 """
 
 from __future__ import annotations
@@ -61,11 +65,34 @@ def has_opaque_blocks(func) -> bool:
     return False
 
 
+def has_local_variables(func) -> bool:
+    """Whether a PrimFunc's body allocates a buffer or binds a value anywhere inside."""
+    from tvm import tirx
+
+    stack = [func.body]
+    local = tuple(getattr(tirx, n) for n in ("LetStmt", "Bind", "AllocBuffer") if hasattr(tirx, n))
+    while stack:
+        stmt = stack.pop()
+        if isinstance(stmt, local):
+            return True
+        if isinstance(stmt, tirx.SeqStmt):
+            stack.extend(stmt.seq)
+            continue
+        for field in ("body", "then_case", "else_case", "block"):
+            child = getattr(stmt, field, None)
+            if isinstance(child, tirx.Stmt):
+                stack.append(child)
+    return False
+
+
 def choose_schedule(func, target, rules: list | None = None) -> RuleChoice:
     """Try ``rules`` (default: :func:`default_rules`) in order on one PrimFunc."""
     choice = RuleChoice(schedule=None)
     if has_opaque_blocks(func):
         choice.failures.append("opaque blocks (extern calls or IR-builder code): kept as is")
+        return choice
+    if has_local_variables(func):
+        choice.failures.append("local variables in its blocks: kept as is")
         return choice
     for rule in default_rules() if rules is None else rules:
         name = type(rule).__name__

@@ -19,6 +19,7 @@ long-lived worker process that is restarted after a crash or timeout::
     python -m tests.node_suite.harness                  # all cases, a summary and the failures
     python -m tests.node_suite.harness -k isinf -v      # cases whose name matches a regex
     python -m tests.node_suite.harness --json out.json  # every outcome, for comparing runs
+    python -m tests.node_suite.harness --engine onnxruntime   # the same cases through ORT
 """
 
 from __future__ import annotations
@@ -140,6 +141,77 @@ def run_case(name: str) -> CaseResult:
     return CaseResult(name, "pass", f"frozen: {', '.join(frozen)}" if frozen else "")
 
 
+def run_case_onnxruntime(name: str) -> CaseResult:
+    """The same case through ONNX Runtime, the engine the pass rate is measured against: it is
+    fed every value of the data set as its Python API takes it (sequences as lists, optionals
+    as None or the value) and its outputs are compared under the same rules."""
+    import onnxruntime as ort
+
+    case = all_cases()[name]
+    model = case.model
+    initializers = {t.name for t in model.graph.initializer}
+    graph_inputs = [i.name for i in model.graph.input if i.name not in initializers]
+    inputs_list, outputs_list = case.data_sets[0]
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(model.SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 - ORT's refusal, its own message
+        return CaseResult(name, "refused", f"{type(err).__name__}: {_line(err)}")
+    feeds = {}
+    for input_name, value in zip(graph_inputs, inputs_list):
+        arrays = _arrays([value]) if not isinstance(value, list) else None
+        feeds[input_name] = arrays[0] if arrays is not None else value
+    try:
+        got = session.run(None, feeds)
+    except Exception as err:  # noqa: BLE001
+        return CaseResult(name, "internal", f"{type(err).__name__}: {_line(err)}")
+    problems = []
+    for out, g, want in zip(model.graph.output, got, outputs_list):
+        if isinstance(want, list) or isinstance(g, list):
+            if not isinstance(g, list) or len(g) != len(want):
+                problems.append(f"{out.name}: sequence of {len(g) if isinstance(g, list) else g}")
+                continue
+            issues = [_difference(gi, np.asarray(wi), case.rtol, case.atol)
+                      for gi, wi in zip(g, want)]
+            problems += [f"{out.name}: {p}" for p in issues if p]
+            continue
+        if want is None or g is None:
+            if (want is None) != (g is None):
+                problems.append(f"{out.name}: optional {'missing' if g is None else 'present'}")
+            continue
+        expected = _arrays([want])
+        if expected is None:
+            problems.append(f"{out.name}: cannot compare a {type(want).__name__}")
+            continue
+        problem = _difference(_ort_bits(g, expected[0]), expected[0], case.rtol, case.atol)
+        if problem:
+            problems.append(f"{out.name}: {problem}")
+    if problems:
+        return CaseResult(name, "wrong", "; ".join(problems))
+    return CaseResult(name, "pass")
+
+
+def _ort_bits(got, want: np.ndarray):
+    """ORT's Python API returns float8 and 4-bit tensors as their raw uint8 storage (4-bit
+    values two to a byte, low nibble first): seen as the type they hold."""
+    got = np.asarray(got)
+    if got.dtype != np.uint8 or want.dtype == np.uint8 or want.dtype.itemsize != 1:
+        return got
+    if got.size == want.size:
+        return got.reshape(want.shape).view(want.dtype)
+    flat = got.reshape(-1)
+    nibbles = np.stack([flat & 0x0F, flat >> 4], axis=-1).reshape(-1)[:want.size]
+    nibbles = nibbles.reshape(want.shape)
+    if want.dtype.name == "float4_e2m1fn":
+        magnitude = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], dtype=np.float32)[nibbles & 7]
+        return np.where(nibbles & 8, -magnitude, magnitude).astype(want.dtype)
+    if want.dtype.name == "int4":
+        return np.where(nibbles > 7, nibbles.astype(np.int16) - 16, nibbles).astype(want.dtype)
+    return nibbles.astype(want.dtype)
+
+
 def _difference(got, want: np.ndarray, rtol: float, atol: float) -> str:
     """Why ``got`` is not ``want`` under ONNX's runner's rules, or ""."""
     if got is None:
@@ -177,7 +249,8 @@ def _line(err: BaseException) -> str:
 
 # -- the worker protocol: case names in on stdin, one JSON result per line out --------------
 
-def _worker() -> None:
+def _worker(engine: str = "edgec") -> None:
+    run = run_case_onnxruntime if engine == "onnxruntime" else run_case
     logging.disable(logging.WARNING)
     # Results go to the original stdout; anything else printed (by Python or C++ code) is
     # sent to stderr, so that it cannot be mistaken for a result.
@@ -188,7 +261,7 @@ def _worker() -> None:
         name = line.strip()
         if not name:
             continue
-        result = run_case(name)
+        result = run(name)
         results.write(_MARK + json.dumps(dataclasses.asdict(result)) + "\n")
 
 
@@ -196,9 +269,9 @@ _MARK = "@@edgec-node-suite@@ "
 
 
 class _Worker:
-    def __init__(self):
+    def __init__(self, engine: str = "edgec"):
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.node_suite.harness",
-                                      "--worker"], stdin=subprocess.PIPE,
+                                      "--worker", "--engine", engine], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, bufsize=1)
 
@@ -227,15 +300,15 @@ class _Worker:
         self.proc.wait()
 
 
-def run_cases(names: list[str], timeout: float = 120.0, verbose: bool = False
-              ) -> list[CaseResult]:
+def run_cases(names: list[str], timeout: float = 120.0, verbose: bool = False,
+              engine: str = "edgec") -> list[CaseResult]:
     """Run ``names`` in a worker process (restarted after a crash or timeout)."""
     results: list[CaseResult] = []
-    worker = _Worker()
+    worker = _Worker(engine)
     start = time.monotonic()
     for index, name in enumerate(names, start=1):
         if not worker.alive():
-            worker = _Worker()
+            worker = _Worker(engine)
         result = worker.run(name, timeout)
         results.append(result)
         if verbose or result.outcome in ("wrong", "crash", "timeout"):
@@ -255,16 +328,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
     parser.add_argument("--bisect", metavar="CASE",
                         help="find the first node of CASE whose output is wrong")
+    parser.add_argument("--engine", choices=("edgec", "onnxruntime"), default="edgec",
+                        help="the engine to run the cases through (onnxruntime: the reference "
+                        "the pass rate is measured against)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        _worker()
+        _worker(args.engine)
         return 0
     if args.bisect:
         print(first_difference(args.bisect))
         return 0
     names = case_names(args.filter)
-    results = run_cases(names, args.timeout, args.verbose)
+    results = run_cases(names, args.timeout, args.verbose, args.engine)
     counts = collections.Counter(r.outcome for r in results)
     print(f"{len(results)} cases: " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES
                                                  if counts[o]))

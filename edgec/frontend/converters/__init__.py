@@ -37,11 +37,14 @@ from edgec.frontend.converters.math import (convert_cosh, convert_eye_like, conv
                                             convert_one_hot, convert_pad, convert_pow,
                                             convert_reduce_max, convert_reduce_min,
                                             convert_rms_normalization, convert_sinh)
+from edgec.frontend.converters.narrow import (convert_narrow_cast, convert_narrow_decode,
+                                              convert_narrow_dequantize,
+                                              convert_narrow_quantize)
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
 from edgec.frontend.converters.rearrange import (convert_center_crop_pad, convert_col2im,
                                                  convert_reverse_sequence)
-from edgec.frontend.converters.recent import (convert_bitshift, convert_cumprod,
+from edgec.frontend.converters.recent import (convert_bitcast, convert_bitshift, convert_cumprod,
                                               convert_swiglu, convert_swish,
                                               convert_tensor_scatter)
 from edgec.frontend.converters.resize import convert_resize
@@ -53,7 +56,7 @@ from edgec.frontend.converters import quantized as q
 # Converters written to the newest version of their operator: a model at an opset above 23
 # whose other operators are unchanged since 23 may use them (frontend/opset.py).
 NEWEST_VERSION = frozenset({"Swish", "SwiGLU", "CumProd", "TensorScatter", "BitShift", "Mod",
-                            "Attention"})
+                            "Attention", "BitCast"})
 
 Converter = Callable[[relax.BlockBuilder, Sequence, dict, int], "relax.Expr | None"]
 
@@ -103,6 +106,7 @@ CONVERTERS: dict[str, Converter] = {
     "CumProd": convert_cumprod,
     "TensorScatter": convert_tensor_scatter,
     "BitShift": convert_bitshift,
+    "BitCast": convert_bitcast,
     # ONNX Runtime's QOperator format (ai.onnx and com.microsoft)
     "QLinearConv": q.convert_qlinear_conv,
     "QLinearMatMul": q.convert_qlinear_matmul,
@@ -119,4 +123,9 @@ CONVERTERS: dict[str, Converter] = {
     "SkipLayerNormalization": convert_skip_layer_norm,
     "SkipSimplifiedLayerNormalization": convert_skip_simplified_layer_norm,
     "MultiHeadAttention": convert_multi_head_attention,
+    # edgec's own (domain ai.edgec): float8, float4 and 2/4-bit tensors (narrow_types.py)
+    "NarrowCast": convert_narrow_cast,
+    "NarrowDecode": convert_narrow_decode,
+    "NarrowQuantize": convert_narrow_quantize,
+    "NarrowDequantize": convert_narrow_dequantize,
 }

@@ -28,6 +28,17 @@ def _expand(bb, value, axis: int, block: int, size: int):
     return bb.normalize(value)
 
 
+def broadcast_parameter(bb, value, shape, axis: int, block: int):
+    """A scale or zero point shaped to broadcast against an input of ``shape``: per tensor as
+    it is, per axis along ``axis``, blocked repeated over its blocks."""
+    if block:
+        return _expand(bb, value, axis, block, shape[axis])
+    dims = static_shape(bb.normalize(value))
+    if len(dims) == 0 or (len(dims) == 1 and dims[0] == 1) or len(shape) <= 1:
+        return value
+    return op.reshape(value, [dims[0] if i == axis else 1 for i in range(len(shape))])
+
+
 def _blocked(name: str, attrs: dict):
     block = int(attrs.get("block_size", 0) or 0)
     unknown = set(attrs) - _KNOWN

@@ -10,12 +10,14 @@ cannot do for them) and these converters read the nodes as their newest version 
 - ``BitShift`` (28 semantics, all versions): signed right shifts are arithmetic; a shift by a
   negative amount or by at least the type's width gives the sign fill (-1 for a negative value
   shifted right) or 0, where a plain machine shift is undefined.
+- ``BitCast`` (26): the same bits read as another type of the same width.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from tvm import relax
+import onnx
+from tvm import relax, te, tirx
 from tvm.relax import op
 
 from edgec.frontend.converters.common import refuse, text
@@ -110,3 +112,20 @@ def convert_bitshift(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
         shifted = op.left_shift(x, safe)
         fill = relax.const(0, dtype)
     return op.where(valid, shifted, fill)
+
+
+def convert_bitcast(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
+    x = inputs[0]
+    source = _dtype(x)
+    target = onnx.helper.tensor_dtype_to_np_dtype(int(attrs["to"])).name
+    width = {"bool": 8}.get(source, np.dtype(source).itemsize * 8 if source in np.sctypeDict
+                           else 0)
+    if target not in np.sctypeDict or np.dtype(target).itemsize * 8 != width:
+        raise refuse("BitCast", attrs, f"reads {source} bits as {target}",
+                     "edgec reinterprets between numeric types of the same width")
+    if source == target:
+        return x
+    if source == "bool" or (np.dtype(source).kind in "iu" and np.dtype(target).kind in "iu"):
+        return op.astype(x, target)  # (integers of one width: the same bits, wrapped)
+    return bb.emit_te(lambda t: te.compute(t.shape, lambda *i: tirx.reinterpret(target, t(*i)),
+                                           name="bitcast"), x)
