@@ -11,7 +11,8 @@ import tvm
 
 from edgec.frontend.fold_constants import FoldReport, fold_constants
 from edgec.frontend.freeze import Freezes, check_shape_inputs, freeze_inputs
-from edgec.frontend.narrow_types import lower_narrow_types, uses_narrow_types
+from edgec.frontend.expand_functions import expand_function_ops
+from edgec.frontend.narrow_types import lower_narrow_types
 from edgec.frontend.onnx_load import LoadedModel, ModelSource, load_onnx
 from edgec.frontend.opset import OpsetChange, normalize_opset
 from edgec.frontend.shapes import (ShapeMap, fix_input_shapes, parse_shape_specs,
@@ -102,14 +103,11 @@ def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None,
     """Load and check an ONNX model and import it into Relax with static input shapes;
     ``freeze``: inputs that become constants (``--freeze-input``)."""
     loaded: LoadedModel = load_onnx(source)
-    model = loaded.proto
-    if uses_narrow_types(model):
-        model = _copy(model)
+    model = _copy(loaded.proto)
     declared = lower_narrow_types(model, loaded.origin)
+    expand_function_ops(model)
     model, opset = normalize_opset(model, loaded.origin)
     check_element_types(model, loaded.origin)
-    if model is loaded.proto:
-        model = _copy(model)
     frozen = freeze_inputs(model, freeze or {}, loaded.origin)
     inputs = resolve_input_specs(model, input_shapes, loaded.origin)
     fix_input_shapes(model, inputs)

@@ -113,6 +113,8 @@ _SHAPE_INPUTS = {
     "CenterCropPad": (1,), "Col2Im": (1, 2), "HannWindow": (0,), "HammingWindow": (0,),
     "BlackmanWindow": (0,), "NonMaxSuppression": (2, 3, 4), "DFT": (1, 2), "STFT": (1, 3),
     "AffineGrid": (1,),
+    # (their output's size is the count of true / non-zero / distinct values)
+    "Compress": (1,), "NonZero": (0,), "Unique": (0,),
 }
 _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "sizes"],
                "Pad": ["data", "pads", "constant_value", "axes"], "TopK": ["X", "K"],
@@ -126,7 +128,8 @@ _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "s
                                      "iou_threshold", "score_threshold"],
                "DFT": ["input", "dft_length", "axis"],
                "STFT": ["signal", "frame_step", "window", "frame_length"],
-               "AffineGrid": ["theta", "size"]}
+               "AffineGrid": ["theta", "size"], "Compress": ["input", "condition"],
+               "NonZero": ["X"], "Unique": ["X"]}
 
 
 @dataclasses.dataclass(frozen=True)

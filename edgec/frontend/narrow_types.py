@@ -34,6 +34,8 @@ from edgec.signature import storage_dtype, to_storage
 
 DOMAIN = "ai.edgec"
 EDGEC_OPS = frozenset({"NarrowCast", "NarrowDecode", "NarrowQuantize", "NarrowDequantize"})
+# The ONNX operators that become them
+NARROW_CONVERSIONS = frozenset({"Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"})
 
 _FLOAT_NARROW = {getattr(TensorProto, n) for n in (
     "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "FLOAT4E2M1")}

@@ -53,11 +53,28 @@ def fold_epilogue(sch: s_tir.Schedule, consumers: list, extents: list[int]) -> l
     tail = consumers[len(head):]
     for info in head[:-1]:
         sch.compute_inline(info.block_rv)
+    if head and tail and _reads(sch, tail) & _reduced(sch, head[-1]):
+        # A later consumer reads the reduction's result itself (a normalization's
+        # ``x - mean`` next to its variance): computing the epilogue's head from the
+        # accumulator would leave that buffer unwritten (a code-generation failure).
+        raise ValueError("an epilogue beyond the reduction's domain reads its result")
     if head:
         sch.reverse_compute_inline(head[-1].block_rv)
     for info in tail[:-1]:
         sch.compute_inline(info.block_rv)
     return tail[-1:]
+
+
+def _reads(sch: s_tir.Schedule, infos: list) -> set:
+    return {region.source for info in infos for region in sch.get(info.block_rv).reads}
+
+
+def _reduced(sch: s_tir.Schedule, last) -> set:
+    """The intermediate buffers the epilogue's (inlined) head reads: the reduction's result."""
+    intermediate = set(sch.get(sch.get_sblock("root")).alloc_buffers)
+    block = sch.get(last.block_rv)
+    written = {region.source for region in block.writes}
+    return ({region.source for region in block.reads} & intermediate) - written
 
 
 # An elementwise loop of fewer elements than this runs on one core (thread wake-up costs more).

@@ -73,7 +73,14 @@ NARROW = ["test_cast_FLOAT8E5M2_to_FLOAT", "test_cast_FLOAT_to_FLOAT8E4M3FN",
           "test_cast_INT4_to_FLOAT", "test_cast_FLOAT_to_UINT2", "test_quantizelinear_int4",
           "test_dequantizelinear_e4m3fn", "test_quantizelinear_float4e2m1",
           "test_dequantizelinear_uint4"]
-CASES = NARROW + sorted(RESIZE_REFUSED) + ATTENTION + ATTENTION_NEWER + LOSSES + MORE + [
+# Opset 26/27 operators (BitCast; LinearAttention and CausalConvWithState expanded into their
+# ONNX functions), Compress with its condition frozen, normalizations whose fused kernel the
+# default schedule broke (TVM's code generation failed)
+NEWER = ["test_bitcast_float32_to_int32", "test_bitcast_int64_to_float64",
+         "test_linear_attention_gated_delta", "test_linear_attention_linear",
+         "test_causal_conv_with_state_basic", "test_causal_conv_with_state_silu_with_past_state",
+         "test_compress_0", "test_mvn_expanded", "test_group_normalization_example_expanded"]
+CASES = NARROW + NEWER + sorted(RESIZE_REFUSED) + ATTENTION + ATTENTION_NEWER + LOSSES + MORE + [
     "test_resize_downsample_sizes_nearest_not_smaller"] + case_names(r"^test_dynamicquantizelinear") + case_names(
     r"^test_resize_upsample_scales_(cubic|linear)") + case_names(
     r"^test_(" + "|".join(OPERATORS) + ")") + ATTENTION_WRONG_ONCE
@@ -102,7 +109,7 @@ FIXED = {
     *case_names(r"^test_resize_upsample_scales_(cubic|linear)(_A_n0p5_exclude_outside"
                 r"|_align_corners|_asymmetric)?$"),
     # float8, float4, 2/4-bit tensors held in bytes (every conversion: test_narrow_types.py)
-    *NARROW,
+    *NARROW, *NEWER,
 }
 # Cases that compiled and differed before, and are now refused with a clear error.
 REFUSED = {"test_roialign_mode_max", "test_if_seq",

@@ -43,7 +43,7 @@ from edgec.frontend.converters.narrow import (convert_narrow_cast, convert_narro
 from edgec.frontend.converters.normalization import convert_batch_norm, convert_layer_norm
 from edgec.frontend.converters.recurrent import convert_gru, convert_lstm, convert_rnn
 from edgec.frontend.converters.rearrange import (convert_center_crop_pad, convert_col2im,
-                                                 convert_reverse_sequence)
+                                                 convert_compress, convert_reverse_sequence)
 from edgec.frontend.converters.recent import (convert_bitcast, convert_bitshift, convert_cumprod,
                                               convert_swiglu, convert_swish,
                                               convert_tensor_scatter)
@@ -85,6 +85,7 @@ CONVERTERS: dict[str, Converter] = {
     "CenterCropPad": convert_center_crop_pad,
     "ReverseSequence": convert_reverse_sequence,
     "Col2Im": convert_col2im,
+    "Compress": convert_compress,
     "RotaryEmbedding": convert_rotary_embedding,
     "Pow": convert_pow,
     "DFT": convert_dft,

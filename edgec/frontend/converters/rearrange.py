@@ -1,10 +1,13 @@
 """Operators that move elements around with constant geometry: ``CenterCropPad``,
-``ReverseSequence``, ``Col2Im`` (TVM's importer has none of them).
+``ReverseSequence``, ``Col2Im`` (TVM's importer has none of them), ``Compress`` with a constant
+condition (TVM's converter gives a data-dependent shape even then).
 
 - CenterCropPad: each listed axis is cropped (start ``(dim - size) // 2``) or zero-padded
   (``(size - dim) // 2`` before) to the constant ``shape``.
 - ReverseSequence: along ``time_axis``, the first ``sequence_lens[b]`` steps of every batch
   entry reversed, the rest kept: one gather with indices computed from the lengths.
+- Compress: the slices (along ``axis``, or of the flattened input) where the condition is
+  true: one gather with the constant indices.
 - Col2Im (2-D): the inverse of im2col, overlapping patches summed: a transposed convolution of
   the ``[N, C*kh*kw, oh, ow]`` columns with a one-hot ``[C*kh*kw, C, kh, kw]`` kernel, which has
   exactly that sum.
@@ -100,3 +103,20 @@ def convert_col2im(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
                                   padding=[pads[0], pads[1], pads[2], pads[3]],
                                   output_padding=[image[0] - natural[0], image[1] - natural[1]],
                                   dilation=dilations, data_layout="NCHW", kernel_layout="IOHW")
+
+
+def convert_compress(bb: relax.BlockBuilder, inputs, attrs: dict, opset: int):
+    condition = constant_array(inputs[1])
+    if condition is None:
+        raise refuse("Compress", attrs, "takes a condition that is not a constant (its "
+                     "output's size is the count of true values)",
+                     "freeze the input that gives it (--freeze-input NAME=VALUE)")
+    x = inputs[0]
+    shape = static_shape(x)
+    if "axis" not in attrs:
+        x, axis, size = op.reshape(x, [-1]), 0, int(np.prod(shape))
+    else:
+        axis = int(attrs["axis"]) % len(shape)
+        size = shape[axis]
+    keep = np.flatnonzero(condition.reshape(-1)[:size].astype(bool)).astype("int64")
+    return op.take(x, relax.const(keep, "int64"), axis=axis)
