@@ -42,20 +42,20 @@ class ApplyTuningRecords:
         self.directory = Path(directory)
 
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        from edgec.tuning.database import open_database
+        from edgec.tuning.database import open_database_for
         from edgec.tuning.records import describe_target, target_key
 
         target = tvm.target.Target.current(allow_none=True)
         if target is None:
             return mod
         key = target_key(target)
-        database = open_database(self.directory, create=False)
+        kernels = {gvar: _workload(func) for gvar, func in mod.functions_items()
+                   if isinstance(func, tirx.PrimFunc) and not is_scheduled(func)}
+        database = open_database_for(self.directory, list(kernels.values()))
         counts = {TUNED: 0, DEFAULT: 0, FOREIGN: 0, STALE: 0}
         foreign_targets: set[str] = set()
-        for gvar, func in list(mod.functions_items()):
-            if not isinstance(func, tirx.PrimFunc) or is_scheduled(func):
-                continue
-            kernel = _workload(func)
+        for gvar, kernel in kernels.items() if database is not None else ():
+            func = mod[gvar]
             if not database.has_workload(kernel):
                 continue
             records = database.get_top_k(database.commit_workload(kernel), 1 << 30)

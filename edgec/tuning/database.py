@@ -92,6 +92,52 @@ def open_database(directory: Path, create: bool = True):
                                     module_equality="structural")
 
 
+def open_database_for(directory: Path, kernels: list):
+    """The part of the database in ``directory`` (repaired first) that holds records of
+    ``kernels`` (MetaSchedule workloads: IRModules), as a MetaSchedule JSONDatabase in a
+    temporary directory; None when it holds none. Opening a whole database parses every
+    workload's IR (9 s for the 212 shipped with edgec), where a compile needs a few."""
+    import shutil
+
+    import tvm_ffi
+    from tvm.s_tir import meta_schedule as ms
+
+    directory = Path(directory)
+    repair(directory)
+    wanted = set()
+    for kernel in kernels:
+        value = int(tvm_ffi.structural_hash(kernel))
+        wanted.update({str(value), str(value & (2 ** 64 - 1))})
+    keep: dict[int, int] = {}
+    lines = []
+    for index, line in enumerate(_lines(directory / WORKLOADS)):
+        if line.split(",", 1)[0].lstrip("[").strip().strip('"') in wanted:
+            keep[index] = len(lines)
+            lines.append(line)
+    if not keep:
+        return None
+    records = []
+    for line in _lines(directory / RECORDS):
+        head, rest = line.split(",", 1)
+        index = int(head.lstrip("[").strip())
+        if index in keep:
+            records.append(f"[{keep[index]},{rest}")
+    work = Path(tempfile.mkdtemp(prefix="edgec-records-"))
+    try:
+        (work / WORKLOADS).write_text("".join(f"{x}\n" for x in lines), encoding="utf-8")
+        (work / RECORDS).write_text("".join(f"{x}\n" for x in records), encoding="utf-8")
+        return ms.database.JSONDatabase(work_dir=str(work), allow_missing=False,
+                                        module_equality="structural")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def has_records(directory: Path) -> bool:
     path = Path(directory) / RECORDS
     return path.is_file() and path.stat().st_size > 0

@@ -205,3 +205,25 @@ def test_float8_inputs_are_checked_and_computing_on_them_is_refused():
                   [helper.make_tensor_value_info("y", TensorProto.BOOL, [2])])
     with pytest.raises(UnsupportedModelError, match="IsNaN node .* computes on 'x'"):
         edgec.compile(nan, "host", tuning_logs=False)
+
+
+def test_onnxruntime_reference_reads_float8_outputs_and_refuses_float8_inputs():
+    """``--check`` compares float8 outputs as values (ONNX Runtime's Python API returns their
+    bit patterns as uint8) and says it cannot check a model that takes float8 inputs."""
+    from edgec.errors import ModelError
+    from edgec.reference import OrtReference
+
+    elem = TensorProto.FLOAT8E4M3FN
+    model = _model([helper.make_node("Cast", ["x"], ["y"], to=elem)],
+                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
+                   [helper.make_tensor_value_info("y", elem, [6])], opset=21)
+    x = np.array([0.3, -1.7, 500.0, np.inf, np.nan, 1e-4], dtype=np.float32)
+    got = edgec.compile(model, "host", tuning_logs=False).run({"x": x})["y"]
+    want = OrtReference(model.SerializeToString()).run({"x": x})["y"]
+    assert want.dtype == got.dtype == ml_dtypes.float8_e4m3fn
+    _same_bits(got, want)
+    back = _model([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)],
+                  [helper.make_tensor_value_info("x", elem, [6])],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6])], opset=21)
+    with pytest.raises(ModelError, match="cannot take the input"):
+        OrtReference(back.SerializeToString()).run({"x": x.astype(ml_dtypes.float8_e4m3fn)})

@@ -194,22 +194,14 @@ def run_case_onnxruntime(name: str) -> CaseResult:
 
 
 def _ort_bits(got, want: np.ndarray):
-    """ORT's Python API returns float8 and 4-bit tensors as their raw uint8 storage (4-bit
-    values two to a byte, low nibble first): seen as the type they hold."""
+    """ORT's Python API returns float8 tensors as their uint8 bit patterns: seen as the type
+    they hold."""
+    from edgec.reference.onnxruntime_ref import from_ort_bytes
+
     got = np.asarray(got)
-    if got.dtype != np.uint8 or want.dtype == np.uint8 or want.dtype.itemsize != 1:
+    if want.dtype == np.uint8 or want.dtype.itemsize != 1 or got.size != want.size:
         return got
-    if got.size == want.size:
-        return got.reshape(want.shape).view(want.dtype)
-    flat = got.reshape(-1)
-    nibbles = np.stack([flat & 0x0F, flat >> 4], axis=-1).reshape(-1)[:want.size]
-    nibbles = nibbles.reshape(want.shape)
-    if want.dtype.name == "float4_e2m1fn":
-        magnitude = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], dtype=np.float32)[nibbles & 7]
-        return np.where(nibbles & 8, -magnitude, magnitude).astype(want.dtype)
-    if want.dtype.name == "int4":
-        return np.where(nibbles > 7, nibbles.astype(np.int16) - 16, nibbles).astype(want.dtype)
-    return nibbles.astype(want.dtype)
+    return from_ort_bytes(want.dtype.name, got.reshape(want.shape))
 
 
 def _difference(got, want: np.ndarray, rtol: float, atol: float) -> str:

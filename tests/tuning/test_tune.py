@@ -34,9 +34,18 @@ def _lines(directory) -> int:
 def tuned_digits(tmp_path_factory):
     """A database with every kernel's default schedule and 3 searched schedules of the
     slowest kernel."""
+    import concurrent.futures
+    import multiprocessing
+
     log_dir = tmp_path_factory.mktemp("tuning_logs")
-    report = tune(DIGITS_MODEL, "host", input_shapes=[SHAPE], trials=3, trials_per_task=4,
-                  log_dir=log_dir, batch=4, progress=False)
+    # In a process of its own, as the CLI tunes: in a process that had exported a model with
+    # PyTorch's dynamo exporter (as the suite's earlier tests do), the same search took twice
+    # as long.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        report = pool.submit(tune, DIGITS_MODEL, "host", input_shapes=[SHAPE], trials=3,
+                             trials_per_task=4, log_dir=log_dir, batch=4,
+                             progress=False).result()
     return log_dir, report
 
 
@@ -168,7 +177,7 @@ def test_compile_cli_reports_tuned_and_default(tuned_digits, tmp_path):
 def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
     log_dir = tmp_path / "logs"
     command = [sys.executable, "-m", "edgec", "tune", str(DIGITS_MODEL), "-s", SHAPE,
-               "--trials", "4", "--trials-per-task", "8", "--batch", "2",
+               "--trials", "2", "--trials-per-task", "8", "--batch", "1",
                "--log-dir", str(log_dir)]
     database = log_dir / "host"
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -176,7 +185,7 @@ def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
     records = None
     while time.time() < deadline and process.poll() is None:
         found = list(database.rglob(RECORDS))
-        if found and _lines(found[0].parent) >= 7 + 2:  # the defaults, then a searched batch
+        if found and _lines(found[0].parent) >= 7 + 1:  # the defaults, then a searched batch
             records = found[0].parent
             break
         time.sleep(0.2)
@@ -186,7 +195,7 @@ def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
     for child in _popen_workers():  # MetaSchedule's measurement workers die with it
         os.kill(child, signal.SIGKILL)
     kept = _lines(records)
-    assert 7 + 2 <= kept < 7 + 4
+    assert 7 + 1 <= kept < 7 + 2
     with open(records / RECORDS, "a") as handle:  # as if power was lost mid-write
         handle.write('[0,[[["Split"')
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
@@ -194,7 +203,7 @@ def test_killed_mid_run_resumes_and_sets_a_torn_line_aside(tmp_path):
     assert "set aside 1 unreadable line" in result.stderr
     assert f"{kept} before" in result.stdout
     assert (records / (RECORDS + ".torn")).exists()
-    assert _lines(records) == 7 + 4
+    assert _lines(records) == 7 + 2
     for line in (records / RECORDS).read_text().splitlines():
         json.loads(line)
 
