@@ -15,7 +15,8 @@ import numpy as np
 
 from edgec.artifact.artifact import Artifact
 from edgec.errors import DeviceError, EdgecError, OptionError
-from edgec.runtime.inputs import Inputs, load_npz, normalize_inputs, save_npz
+from edgec.runtime.inputs import (Inputs, load_npz, normalize_inputs, restore_dtype,
+                                  save_npz)
 from edgec.runtime.timing import LatencyStats
 
 LOCAL, EMULATE = "local", "emulate"
@@ -107,7 +108,9 @@ def _run_emulated(artifact: Artifact, inputs: Inputs, repeat: int,
                             f"'{artifact.manifest.target.get('mcpu', '?')}')")
             error = EdgecError if result.returncode == 2 else DeviceError
             raise error(f"on the emulated {board.name}: {message}")
-        outputs = load_npz(tmp_path / "out.npz")
+        dtypes = {spec.name: spec.dtype for spec in artifact.signature.outputs}
+        outputs = {name: restore_dtype(dtypes.get(name, str(value.dtype)), value)
+                   for name, value in load_npz(tmp_path / "out.npz").items()}
         report = json.loads((tmp_path / "report.json").read_text())
     latency = LatencyStats(**report["latency"]) if report.get("latency") else None
     cpu = board.emulator.cpu

@@ -50,6 +50,16 @@ def storage_inputs(signature: Signature, arrays: Sequence[np.ndarray]) -> list[n
     return [to_storage(spec.dtype, a) for spec, a in zip(signature.inputs, arrays)]
 
 
+def restore_dtype(dtype: str, value: np.ndarray) -> np.ndarray:
+    """An array of an ml_dtypes type (float8, int4, bfloat16) that went through an .npz file,
+    which keeps only its bytes (dtype ``V1``/``V2``), seen as ``dtype`` again."""
+    target = numpy_dtype(dtype)
+    if value.dtype.kind == "V" and value.dtype != target and \
+            value.dtype.itemsize == target.itemsize and value.dtype.names is None:
+        return value.view(target)
+    return value
+
+
 def _check(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         if hasattr(value, "numpy"):
@@ -57,6 +67,7 @@ def _check(spec: TensorSpec, value: Any, where: str) -> np.ndarray:
         else:
             raise RunInputError(f"input '{spec.name}'{where} must be a numpy array, not "
                                 f"{type(value).__name__}")
+    value = restore_dtype(spec.dtype, value)
     if value.dtype != numpy_dtype(spec.dtype):
         raise RunInputError(
             f"input '{spec.name}'{where} has dtype {value.dtype}; the model takes {spec.dtype} "
@@ -107,7 +118,33 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise RunInputError(f"inputs file '{path}' is a single .npy array; save inputs as .npz "
                             "with one array per input name (numpy.savez)")
     with data:
-        return {name: data[name] for name in data.files}
+        arrays = {}
+        for name in data.files:
+            try:
+                arrays[name] = data[name]
+            except ValueError:  # a type numpy knows only through ml_dtypes ('<f1': float8)
+                arrays[name] = _raw_member(path, name)
+        return arrays
+
+
+def _raw_member(path: Path, name: str) -> np.ndarray:
+    """An .npz member whose dtype numpy cannot name, as its bytes (``V<itemsize>``), for
+    ``restore_dtype`` to see as the type the model declares."""
+    import ast
+
+    with zipfile.ZipFile(path) as archive:
+        raw = archive.read(name + ".npy")
+    size_bytes = 2 if raw[6] == 1 else 4
+    length = int.from_bytes(raw[8:8 + size_bytes], "little")
+    header = ast.literal_eval(raw[8 + size_bytes:8 + size_bytes + length].decode("latin1"))
+    if header.get("fortran_order") or not isinstance(header.get("descr"), str):
+        raise RunInputError(f"inputs file '{path}': array '{name}' has a layout edgec cannot "
+                            "read; save it C-ordered with numpy.savez")
+    itemsize = int(header["descr"].lstrip("<>|=")[1:] or 0)
+    shape = tuple(header["shape"])
+    start = 8 + size_bytes + length
+    return np.frombuffer(raw[start:], dtype=f"V{itemsize}",
+                         count=int(np.prod(shape, dtype=np.int64))).reshape(shape)
 
 
 def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:

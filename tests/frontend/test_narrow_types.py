@@ -227,3 +227,23 @@ def test_onnxruntime_reference_reads_float8_outputs_and_refuses_float8_inputs():
                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6])], opset=21)
     with pytest.raises(ModelError, match="cannot take the input"):
         OrtReference(back.SerializeToString()).run({"x": x.astype(ml_dtypes.float8_e4m3fn)})
+
+
+def test_float8_inputs_through_npz_files_and_the_cli(tmp_path):
+    """An .npz file keeps only the bytes of a float8 array (dtype V1): ``edgec run --inputs``
+    reads them as the type the model declares."""
+    from tests.conftest import run_cli
+
+    elem = TensorProto.FLOAT8E5M2
+    model = _model([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)],
+                   [helper.make_tensor_value_info("x", elem, [4])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], opset=21)
+    path = tmp_path / "f8.onnx"
+    onnx.save(model, path)
+    x = np.array([0.5, -3.0, 57344.0, 1e-5], dtype=np.float32).astype(ml_dtypes.float8_e5m2)
+    np.savez(tmp_path / "in.npz", x=x)
+    assert run_cli("compile", path, "-o", tmp_path / "f8.tar").returncode == 0
+    result = run_cli("run", tmp_path / "f8.tar", "--inputs", tmp_path / "in.npz", "--outputs",
+                     tmp_path / "out.npz")
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npz")["y"], x.astype(np.float32))
