@@ -19,7 +19,7 @@ from edgec.frontend.shapes import (ShapeMap, fix_input_shapes, parse_shape_specs
                                    resolve_input_specs)
 from edgec.frontend.support import check_element_types, check_operators
 from edgec.frontend.to_relax import import_to_relax
-from edgec.frontend.unroll_scan import unroll_scans
+from edgec.frontend.unroll_scan import check_loops, unroll_scans
 from edgec.signature import Signature, TensorSpec
 
 logger = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ def import_onnx(source: ModelSource, input_shapes: ShapeMap | None = None,
         report.nodes_after = again.nodes_after
     check_operators(model, loaded.origin)
     check_shape_inputs(model, loaded.origin)
+    check_loops(model, loaded.origin)
     mod, outputs = import_to_relax(model, inputs, loaded.origin)
     producer = " ".join(p for p in (loaded.proto.producer_name,
                                     loaded.proto.producer_version) if p)

@@ -229,7 +229,7 @@ def onnx_operator_table() -> list[tuple[str, str, str]]:
             how = "edgec converter"
         elif expandable(name):
             how = "edgec (expanded ONNX function)"
-        elif name == "Scan":
+        elif name in ("Scan", "Loop"):
             how = "edgec (unrolled)"
         elif name in tvm_ops or name == "If":
             how = "TVM importer"

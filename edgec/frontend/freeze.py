@@ -115,6 +115,7 @@ _SHAPE_INPUTS = {
     "AffineGrid": (1,),
     # (their output's size is the count of true / non-zero / distinct values)
     "Compress": (1,), "NonZero": (0,), "Unique": (0,),
+    "Loop": (0, 1),  # (the number of steps it is unrolled to: frontend/unroll_scan.py)
 }
 _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "sizes"],
                "Pad": ["data", "pads", "constant_value", "axes"], "TopK": ["X", "K"],
@@ -129,7 +130,7 @@ _SLOT_NAMES = {"Reshape": ["data", "shape"], "Resize": ["X", "roi", "scales", "s
                "DFT": ["input", "dft_length", "axis"],
                "STFT": ["signal", "frame_step", "window", "frame_length"],
                "AffineGrid": ["theta", "size"], "Compress": ["input", "condition"],
-               "NonZero": ["X"], "Unique": ["X"]}
+               "NonZero": ["X"], "Unique": ["X"], "Loop": ["M", "cond"]}
 
 
 @dataclasses.dataclass(frozen=True)

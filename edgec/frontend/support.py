@@ -9,8 +9,9 @@ import onnx
 
 from edgec.errors import UnsupportedModelError
 
-# Handled by TVM's importer outside its converter table.
-_STRUCTURAL_OPS = frozenset({"If"})
+# Handled by TVM's importer outside its converter table (If), or unrolled before import when
+# its trip count is constant (Loop: frontend/unroll_scan.py, which refuses the others).
+_STRUCTURAL_OPS = frozenset({"If", "Loop"})
 _MAX_NODES_LISTED = 5
 # Element types edgec has no storage for (narrow_types.py holds float8, float4 and 2/4-bit
 # tensors in bytes; TVM's own float8 code computes wrong values).

@@ -10,6 +10,14 @@ one step's outputs to the next one's inputs, and each scan output's per-step val
 along its axis (``Unsqueeze`` + ``Concat``). Values the body reads from the enclosing graph keep
 their names. A Scan whose sequence length is unknown, or the opset-8 form (batched, with
 sequence lengths), is left as it is and refused by the operator check.
+
+Loop, unrolled the same way when its trip count is a constant (at most ``_MAX_STEPS``), its
+condition input absent or a constant true, and its body passes the condition through unchanged
+(``cond_out = Identity(cond_in)`` or a constant true): it then runs exactly that many steps.
+Per step the iteration number is a constant, the loop-carried values flow from step to step,
+and each scan output's values are stacked along a new first axis. A trip count or condition
+that depends on a model input is asked to be frozen (``frontend/freeze.py``); any other Loop
+is refused (``check_loops``).
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ _MAX_STEPS = 4096
 def unroll_scans(model: onnx.ModelProto) -> int:
     """Unroll every Scan of the main graph whose length is known, in place; returns how many."""
     opset = next((e.version for e in model.opset_import if e.domain in ("", "ai.onnx")), 0)
-    if opset < 9 or not any(n.op_type == "Scan" for n in model.graph.node):
+    if opset < 9 or not any(n.op_type in ("Scan", "Loop") for n in model.graph.node):
         return 0
     inferred = onnx.shape_inference.infer_shapes(model)
     shapes = _known_shapes(inferred.graph)
@@ -37,8 +45,9 @@ def unroll_scans(model: onnx.ModelProto) -> int:
     done = 0
     new_nodes = []
     for node in model.graph.node:
-        if node.op_type == "Scan" and node.domain in ("", "ai.onnx"):
-            unrolled = _unroll(node, shapes, model.graph, counter, opset)
+        if node.op_type in ("Scan", "Loop") and node.domain in ("", "ai.onnx"):
+            unroll = _unroll if node.op_type == "Scan" else _unroll_loop
+            unrolled = unroll(node, shapes, model.graph, counter, opset)
             if unrolled is not None:
                 new_nodes.extend(unrolled)
                 done += 1
@@ -47,7 +56,7 @@ def unroll_scans(model: onnx.ModelProto) -> int:
     if done:
         del model.graph.node[:]
         model.graph.node.extend(new_nodes)
-        logger.info("unrolled %d Scan node(s)", done)
+        logger.info("unrolled %d Scan/Loop node(s)", done)
     return done
 
 
@@ -174,3 +183,119 @@ def _unroll(node, shapes, graph, counter, opset: int = 13):
 
 def _rank(value) -> int:
     return len(value.type.tensor_type.shape.dim)
+
+
+def _constant(graph, name: str):
+    for init in graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    return None
+
+
+def _passes_condition_through(body) -> bool:
+    cond_in, cond_out = body.input[1].name, body.output[0].name
+    if cond_out == cond_in:
+        return True
+    for node in body.node:
+        if cond_out in node.output:
+            if node.op_type == "Identity" and list(node.input) == [cond_in]:
+                return True
+            if node.op_type == "Constant" and node.attribute and \
+                    node.attribute[0].type == onnx.AttributeProto.TENSOR:
+                return bool(np.all(numpy_helper.to_array(node.attribute[0].t)))
+            return False
+    value = _constant(body, cond_out)
+    return value is not None and bool(np.all(value))
+
+
+def _unroll_loop(node, shapes, graph, counter, opset: int = 13):
+    body = _attr(node, "body", None)
+    if body is None or not node.input or not node.input[0] or any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+            for n in body.node for a in n.attribute):
+        return None
+    trips = _constant(graph, node.input[0])
+    cond = _constant(graph, node.input[1]) if len(node.input) > 1 and node.input[1] else True
+    if trips is None or cond is None or not bool(np.all(cond)) or \
+            not _passes_condition_through(body):
+        return None
+    steps = int(np.asarray(trips).reshape(-1)[0])
+    if steps < 1 or steps > _MAX_STEPS:
+        return None
+    n_state = len(node.input) - 2
+    n_out = len(body.output) - 1 - n_state
+    tag = f"loop{next(counter)}"
+    true_name = f"{tag}/true"
+    graph.initializer.append(numpy_helper.from_array(np.array(True), true_name))
+    body_inputs = [i.name for i in body.input]
+    local = {init.name for init in body.initializer} | {o for n in body.node for o in n.output} \
+        | set(body_inputs)
+    for init in body.initializer:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(init)
+        copy.name = f"{tag}/{init.name}"
+        graph.initializer.append(copy)
+    shared = {init.name: f"{tag}/{init.name}" for init in body.initializer}
+    state = list(node.input[2:])
+    collected: list[list[str]] = [[] for _ in range(n_out)]
+    nodes = []
+    for t in range(steps):
+        names = dict(shared)
+        step_name = f"{tag}/t{t}/iteration"
+        graph.initializer.append(numpy_helper.from_array(np.array(t, np.int64), step_name))
+        names[body_inputs[0]] = step_name
+        names[body_inputs[1]] = true_name
+        for name, value in zip(body_inputs[2:], state):
+            names[name] = value
+        for k, body_node in enumerate(body.node):
+            copy = onnx.NodeProto()
+            copy.CopyFrom(body_node)
+            copy.name = f"{tag}/t{t}/{body_node.name or k}"
+            for i, value in enumerate(copy.input):
+                if value in names:
+                    copy.input[i] = names[value]
+                elif value in local:
+                    copy.input[i] = f"{tag}/t{t}/{value}"
+            for i, value in enumerate(copy.output):
+                if value:
+                    names[value] = copy.output[i] = f"{tag}/t{t}/{value}"
+            nodes.append(copy)
+        outputs = [names.get(o.name, o.name) for o in body.output[1:]]
+        state = outputs[:n_state]
+        for j, value in enumerate(outputs[n_state:]):
+            collected[j].append(value)
+    for value, out in zip(state, node.output[:n_state]):
+        if out:
+            nodes.append(helper.make_node("Identity", [value], [out], name=f"{tag}/state/{out}"))
+    axis_name = f"{tag}/axis0"
+    graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), axis_name))
+    for j, out in enumerate(node.output[n_state:]):
+        if not out:
+            continue
+        parts = []
+        for t, value in enumerate(collected[j]):
+            part = f"{tag}/stack{j}/{t}"
+            if opset >= 13:
+                nodes.append(helper.make_node("Unsqueeze", [value, axis_name], [part],
+                                              name=f"{tag}/unsqueeze{j}/{t}"))
+            else:
+                nodes.append(helper.make_node("Unsqueeze", [value], [part], axes=[0],
+                                              name=f"{tag}/unsqueeze{j}/{t}"))
+            parts.append(part)
+        nodes.append(helper.make_node("Concat", parts, [out], axis=0, name=f"{tag}/concat{j}"))
+    return nodes
+
+
+def check_loops(model: onnx.ModelProto, origin: str) -> None:
+    """A Loop left after unrolling (its trip count and condition constant, as the shape check
+    made sure): one whose body changes the condition, or with sub-graphs inside, is refused."""
+    from edgec.errors import UnsupportedModelError
+
+    for index, node in enumerate(model.graph.node):
+        if node.op_type == "Loop" and node.domain in ("", "ai.onnx"):
+            label = node.name or f"#{index}"
+            raise UnsupportedModelError(
+                f"Loop node '{label}' of model '{origin}' cannot be unrolled: edgec unrolls a "
+                "Loop whose trip count is a constant (at most "
+                f"{_MAX_STEPS}) and whose condition stays true (its body passes it through); "
+                "this one computes its condition, has no trip count or has sub-graphs inside")
