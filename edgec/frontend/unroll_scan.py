@@ -112,14 +112,7 @@ def _unroll(node, shapes, graph, counter, opset: int = 13):
     state = list(node.input[:n_state])
     collected: list[list[str]] = [[] for _ in range(n_out)]
     body_inputs = [i.name for i in body.input]
-    local = {init.name for init in body.initializer} | {o for n in body.node for o in n.output} \
-        | set(body_inputs)
-    for init in body.initializer:  # body constants: once, shared by every step
-        copy = onnx.TensorProto()
-        copy.CopyFrom(init)
-        copy.name = f"{tag}/{init.name}"
-        graph.initializer.append(copy)
-    shared = {init.name: f"{tag}/{init.name}" for init in body.initializer}
+    shared, local = _hoist_constants(body, graph, tag)
     for t in range(steps):
         names = dict(shared)
         for name, value in zip(body_inputs[:n_state], state):
@@ -134,50 +127,78 @@ def _unroll(node, shapes, graph, counter, opset: int = 13):
             nodes.append(helper.make_node("Gather", [name, index_name], [sliced],
                                           axis=axis % rank, name=f"{tag}/t{t}/slice{j}"))
             names[body_inputs[n_state + j]] = sliced
-        for k, body_node in enumerate(body.node):
-            copy = onnx.NodeProto()
-            copy.CopyFrom(body_node)
-            copy.name = f"{tag}/t{t}/{body_node.name or k}"
-            for i, value in enumerate(copy.input):
-                if value in names:
-                    copy.input[i] = names[value]
-                elif value in local:
-                    copy.input[i] = f"{tag}/t{t}/{value}"
-            for i, value in enumerate(copy.output):
-                if value:
-                    names[value] = copy.output[i] = f"{tag}/t{t}/{value}"
-            nodes.append(copy)
+        nodes.extend(_copy_step(body, names, local, f"{tag}/t{t}"))
         outputs = [names.get(o.name, o.name) for o in body.output]
         state = outputs[:n_state]
         for j, value in enumerate(outputs[n_state:]):
             collected[j].append(value)
     # final states, then the stacked scan outputs, under the Scan's own output names
-    for value, out in zip(state, node.output[:n_state]):
-        if out:
-            nodes.append(helper.make_node("Identity", [value], [out], name=f"{tag}/state/{out}"))
+    nodes.extend(_final_states(state, node.output[:n_state], tag))
     for j, out in enumerate(node.output[n_state:]):
         if not out:
             continue
         values = collected[j][::-1] if out_dirs[j] else collected[j]
         rank = _rank(body.output[n_state + j]) + 1
         axis = out_axes[j] % rank if rank else 0
-        axis_name = f"{tag}/axes{j}"
+        nodes.extend(_stack(values, out, axis, f"{tag}/out{j}", graph, opset))
+    return nodes
+
+
+def _hoist_constants(body, graph, tag: str) -> tuple[dict[str, str], set[str]]:
+    """The body's constants added to the main graph once, shared by every step (their new
+    names), and the names local to the body (renamed per step)."""
+    for init in body.initializer:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(init)
+        copy.name = f"{tag}/{init.name}"
+        graph.initializer.append(copy)
+    shared = {init.name: f"{tag}/{init.name}" for init in body.initializer}
+    local = {init.name for init in body.initializer} | {o for n in body.node for o in n.output} \
+        | {i.name for i in body.input}
+    return shared, local
+
+
+def _copy_step(body, names: dict[str, str], local: set[str], prefix: str) -> list:
+    """The body's nodes for one step: inputs from ``names`` (updated with the step's outputs),
+    other body-local values under ``prefix``; values of the enclosing graph keep their names."""
+    nodes = []
+    for k, body_node in enumerate(body.node):
+        copy = onnx.NodeProto()
+        copy.CopyFrom(body_node)
+        copy.name = f"{prefix}/{body_node.name or k}"
+        for i, value in enumerate(copy.input):
+            if value in names:
+                copy.input[i] = names[value]
+            elif value in local:
+                copy.input[i] = f"{prefix}/{value}"
+        for i, value in enumerate(copy.output):
+            if value:
+                names[value] = copy.output[i] = f"{prefix}/{value}"
+        nodes.append(copy)
+    return nodes
+
+
+def _final_states(state: list[str], outputs, tag: str) -> list:
+    return [helper.make_node("Identity", [value], [out], name=f"{tag}/state/{out}")
+            for value, out in zip(state, outputs) if out]
+
+
+def _stack(values: list[str], out: str, axis: int, prefix: str, graph, opset: int) -> list:
+    """``values`` stacked along a new ``axis`` into ``out`` (Unsqueeze + Concat)."""
+    axis_name = f"{prefix}/axes"
+    if opset >= 13:
+        graph.initializer.append(numpy_helper.from_array(np.array([axis], np.int64), axis_name))
+    nodes, parts = [], []
+    for t, value in enumerate(values):
+        part = f"{prefix}/stack/{t}"
         if opset >= 13:
-            graph.initializer.append(numpy_helper.from_array(np.array([axis], np.int64),
-                                                             axis_name))
-        parts = []
-        for t, value in enumerate(values):
-            part = f"{tag}/stack{j}/{t}"
-            if opset >= 13:
-                unsqueeze = helper.make_node("Unsqueeze", [value, axis_name], [part],
-                                             name=f"{tag}/unsqueeze{j}/{t}")
-            else:
-                unsqueeze = helper.make_node("Unsqueeze", [value], [part], axes=[axis],
-                                             name=f"{tag}/unsqueeze{j}/{t}")
-            nodes.append(unsqueeze)
-            parts.append(part)
-        nodes.append(helper.make_node("Concat", parts, [out], axis=axis,
-                                      name=f"{tag}/concat{j}"))
+            nodes.append(helper.make_node("Unsqueeze", [value, axis_name], [part],
+                                          name=f"{prefix}/unsqueeze/{t}"))
+        else:
+            nodes.append(helper.make_node("Unsqueeze", [value], [part], axes=[axis],
+                                          name=f"{prefix}/unsqueeze/{t}"))
+        parts.append(part)
+    nodes.append(helper.make_node("Concat", parts, [out], axis=axis, name=f"{prefix}/concat"))
     return nodes
 
 
@@ -228,14 +249,7 @@ def _unroll_loop(node, shapes, graph, counter, opset: int = 13):
     true_name = f"{tag}/true"
     graph.initializer.append(numpy_helper.from_array(np.array(True), true_name))
     body_inputs = [i.name for i in body.input]
-    local = {init.name for init in body.initializer} | {o for n in body.node for o in n.output} \
-        | set(body_inputs)
-    for init in body.initializer:
-        copy = onnx.TensorProto()
-        copy.CopyFrom(init)
-        copy.name = f"{tag}/{init.name}"
-        graph.initializer.append(copy)
-    shared = {init.name: f"{tag}/{init.name}" for init in body.initializer}
+    shared, local = _hoist_constants(body, graph, tag)
     state = list(node.input[2:])
     collected: list[list[str]] = [[] for _ in range(n_out)]
     nodes = []
@@ -247,42 +261,15 @@ def _unroll_loop(node, shapes, graph, counter, opset: int = 13):
         names[body_inputs[1]] = true_name
         for name, value in zip(body_inputs[2:], state):
             names[name] = value
-        for k, body_node in enumerate(body.node):
-            copy = onnx.NodeProto()
-            copy.CopyFrom(body_node)
-            copy.name = f"{tag}/t{t}/{body_node.name or k}"
-            for i, value in enumerate(copy.input):
-                if value in names:
-                    copy.input[i] = names[value]
-                elif value in local:
-                    copy.input[i] = f"{tag}/t{t}/{value}"
-            for i, value in enumerate(copy.output):
-                if value:
-                    names[value] = copy.output[i] = f"{tag}/t{t}/{value}"
-            nodes.append(copy)
+        nodes.extend(_copy_step(body, names, local, f"{tag}/t{t}"))
         outputs = [names.get(o.name, o.name) for o in body.output[1:]]
         state = outputs[:n_state]
         for j, value in enumerate(outputs[n_state:]):
             collected[j].append(value)
-    for value, out in zip(state, node.output[:n_state]):
-        if out:
-            nodes.append(helper.make_node("Identity", [value], [out], name=f"{tag}/state/{out}"))
-    axis_name = f"{tag}/axis0"
-    graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), axis_name))
+    nodes.extend(_final_states(state, node.output[:n_state], tag))
     for j, out in enumerate(node.output[n_state:]):
-        if not out:
-            continue
-        parts = []
-        for t, value in enumerate(collected[j]):
-            part = f"{tag}/stack{j}/{t}"
-            if opset >= 13:
-                nodes.append(helper.make_node("Unsqueeze", [value, axis_name], [part],
-                                              name=f"{tag}/unsqueeze{j}/{t}"))
-            else:
-                nodes.append(helper.make_node("Unsqueeze", [value], [part], axes=[0],
-                                              name=f"{tag}/unsqueeze{j}/{t}"))
-            parts.append(part)
-        nodes.append(helper.make_node("Concat", parts, [out], axis=0, name=f"{tag}/concat{j}"))
+        if out:
+            nodes.extend(_stack(collected[j], out, 0, f"{tag}/out{j}", graph, opset))
     return nodes
 
 
