@@ -44,6 +44,10 @@ class ToolchainError(EdgecError):
     """A compiler, linker or emulator the build needs is missing."""
 
 
+class DoesNotFitError(EdgecError):
+    """A model whose code, weights or memory exceed what the board has."""
+
+
 class ArtifactError(EdgecError):
     """An artifact file that cannot be read."""
 

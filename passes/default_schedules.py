@@ -1,7 +1,8 @@
 """DefaultSchedules: give every kernel without a schedule edgec's rule-based CPU schedule
 (``edgec/schedules``): parallel over cores, vectorized to the target's SIMD width,
-register-blocked. Kernels already scheduled (e.g. from a tuning database, which marks them
-``tirx.is_scheduled``) are left alone. Runs in the lower phase after FuseTIR, for llvm targets.
+register-blocked (``llvm`` targets), or the microcontroller rule that keeps kernels free of
+workspace (``c``). Kernels already scheduled (e.g. from a tuning database, which marks them
+``tirx.is_scheduled``) are left alone. Runs in the lower phase after FuseTIR.
 
 A rule that fails on a kernel never fails the compile: the next rule takes the kernel, and
 when none does it keeps TVM's unscheduled loop nest. The compile report counts both.
@@ -30,16 +31,17 @@ class DefaultSchedules:
         self.rules = rules  # None: edgec's default rules
 
     def transform_module(self, mod: tvm.IRModule, ctx) -> tvm.IRModule:
-        from edgec.schedules import choose_schedule
+        from edgec.schedules import choose_schedule, rules_for
 
         target = tvm.target.Target.current(allow_none=True)
-        if target is None or target.kind.name != "llvm":
+        rules = None if target is None else (self.rules or rules_for(target))
+        if not rules:
             return mod
         unscheduled = [(g, f) for g, f in mod.functions_items()
                        if isinstance(f, tirx.PrimFunc) and not is_scheduled(f)]
         scheduled = fell_back = 0
         for gvar, func in unscheduled:
-            choice = choose_schedule(func, target, self.rules)
+            choice = choose_schedule(func, target, rules)
             if choice.failures:
                 fell_back += 1
                 logger.info("kernel %s: %s; %s", gvar.name_hint, "; ".join(choice.failures),

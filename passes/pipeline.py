@@ -20,6 +20,9 @@ Phases, in order (a progress marker is logged between them):
                 residual add into one kernel (the board may cap the fused group depth);
                 tuning records, then default schedules (a failing rule never fails it).
 4. ``finalize`` Relax VM lowering: static memory planning, explicit allocation, shape lowering.
+                For the C back end (microcontrollers) only the first steps (dataflow
+                reshapes made views, dataflow blocks flattened): it plans memory itself
+                (``edgec/backends/c``) from the ``call_tir`` bindings left.
 
 Levels: ``-O0`` only what TVM needs to produce code (no folding, no fusion); ``-O1`` adds
 TVM's folding and fusion; ``-O2`` edgec's graph rewrites; ``-O3`` layout transforms. Every
@@ -39,6 +42,7 @@ from edgec.errors import OptionError
 
 PHASES = ("graph", "layout", "lower", "finalize")
 LAYOUTS = ("NCHW", "NHWC")
+BACKENDS = ("vm", "c")  # what consumes the module: TVM's Relax VM, or edgec's C back end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +57,7 @@ class PipelineOptions:
     # dynamic / weight-only quantization of matmuls: an ``edgec.quantize.options.
     # MatmulQuantization`` (its ``pass_name`` and ``as_pass``)
     matmul_quantization: object | None = None
+    backend: str = "vm"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,6 +253,10 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         _entry("RewriteDataflowReshape", t.RewriteDataflowReshape, "finalize", required=True),
         _entry("ToNonDataflow", t.ToNonDataflow, "finalize", required=True),
         _entry("RemovePurityChecking", t.RemovePurityChecking, "finalize", required=True),
+    ]
+    if options.backend == "c":
+        return entries
+    entries += [
         _entry("CallTIRRewrite", t.CallTIRRewrite, "finalize", required=True),
         _entry("StaticPlanBlockMemory", t.StaticPlanBlockMemory, "finalize", required=True),
         _entry("LowerAllocTensor", t.LowerAllocTensor, "finalize", required=True),
@@ -276,6 +285,8 @@ def build_pipeline(options: PipelineOptions) -> list[PassEntry]:
         raise OptionError(f"optimization level -O{options.opt_level} does not exist; use -O0..-O3")
     if options.layout not in LAYOUTS:
         raise OptionError(f"layout '{options.layout}' is not one of {', '.join(LAYOUTS)}")
+    if options.backend not in BACKENDS:
+        raise OptionError(f"back end '{options.backend}' is not one of {', '.join(BACKENDS)}")
     entries = _all_passes(options)
     every = _all_passes(dataclasses.replace(options, layout="NHWC", tuning_records="x"))
     by_name = {e.name: e for e in every}

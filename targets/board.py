@@ -10,12 +10,18 @@ Schema (unknown keys and wrong types are errors naming the file):
   ``mcpu`` or ``num-cores`` is replaced by the build machine's own when compiling.
 - ``[toolchain]``: ``compiler`` (the C++ compiler that links the shared library) and
   ``package`` (the Debian package providing it).
-- ``[emulator]`` (optional): how to run the board's code on this machine under qemu user mode:
+- ``[toolchain]`` for ``mcu`` boards: ``compiler`` is the bare-metal C compiler
+  (``arm-none-eabi-gcc``) and ``cflags`` its flags for the board's core and FPU.
+- ``[emulator]`` (optional): how to run the board's code on this machine under qemu user mode
+  (``mcu`` boards: qemu-system, with ``machine`` the ``-M`` board, ``systick_hz`` its SysTick
+  clock, and ``[memory]`` ``flash_origin`` / ``ram_origin`` / ``boot_origin`` where the
+  emulated board maps them):
   ``qemu`` (binary), ``package`` (Debian package), ``cpu`` (``-cpu`` model), ``debian_arch``
   (the Debian architecture of the emulated userland: arm64, armhf) and ``python_runtime``
   ("wheels": TVM's PyPI wheels for that architecture; "source": TVM's runtime cross-compiled from
   the sources its wheel ships, for architectures PyPI has no wheels for).
-- ``[memory]`` (optional): ``ram_kb``, ``flash_kb``.
+- ``[memory]`` (optional): ``ram_kb``, ``flash_kb`` (an ``mcu`` board's real sizes: the
+  artifact must fit them).
 - ``[pipeline]``: ``opt_level`` (0..3), ``disabled_passes`` (list of pass names), ``layout``
   (conv2d data layout at -O3: "NCHW" or "NHWC"), ``fuse_max_depth`` (cap on operators per fused
   kernel; 0 = TVM's default).
@@ -42,6 +48,7 @@ DETECT = "detect"
 class Toolchain:
     compiler: str = ""
     package: str = ""
+    cflags: tuple[str, ...] = ()  # mcu boards: the C compiler's flags for the board's core
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,14 +56,21 @@ class Emulator:
     qemu: str
     package: str
     cpu: str
-    debian_arch: str
+    debian_arch: str = ""
     python_runtime: str = "wheels"
+    machine: str = ""     # qemu-system boards (mcu): the -M machine
+    systick_hz: int = 0   # mcu: the emulated core's SysTick clock (instructions per tick)
 
 
 @dataclasses.dataclass(frozen=True)
 class Memory:
     ram_kb: int = 0
     flash_kb: int = 0
+    # mcu boards, as emulated: where flash and RAM start, and where the vector table must be
+    # when flash does not start there (-1: at the start of flash)
+    flash_origin: int = 0
+    ram_origin: int = 0x20000000
+    boot_origin: int = -1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,6 +52,12 @@ class Artifact:
 
         ``threads`` sets the runtime's thread count for this process (default: physical cores).
         """
+        if self.manifest.entry.get("kind") == "c":
+            from edgec.errors import OptionError
+
+            raise OptionError(f"'{self.origin}' is C code for the microcontroller board "
+                              f"'{self.board}': run it emulated (device='emulate') or build "
+                              "model.c into the board's firmware")
         if self._session is None:
             from edgec.runtime.session import Session
 

@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("outputs    " + ", ".join(s.describe() for s in artifact.signature.outputs))
     label = "edgec (emulated)" if result.emulated else "edgec"
+    if result.instructions is not None:
+        print(f"instructions {result.instructions:,} for one run (qemu -icount: a count of "
+              "instructions, not cycles or time)")
     if result.latency is not None:
         threads = f", {result.threads} threads" if result.threads else ""
         print(f"latency    {label:<12} {result.latency.describe()}{threads}")
@@ -141,4 +144,5 @@ def _write_report(path: str, result) -> None:
 
     write_json(path, {"where": result.where, "emulated": result.emulated,
                       "threads": result.threads, "arch": machine_arch(),
+                      "instructions": result.instructions,
                       "latency": dataclasses.asdict(result.latency) if result.latency else None})

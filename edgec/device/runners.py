@@ -29,6 +29,7 @@ class DeviceRun:
     threads: int | None
     where: str
     emulated: bool = False
+    instructions: int | None = None   # microcontrollers: instructions of one run (qemu -icount)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +59,13 @@ class DeviceSpec:
 
 def run_on(spec: DeviceSpec, artifact: Artifact, inputs: Inputs, repeat: int = 10,
            threads: int | None = None) -> DeviceRun:
+    if artifact.manifest.entry.get("kind") == "c":
+        if spec.kind != EMULATE:
+            raise OptionError(
+                f"'{artifact.origin}' is C code for the microcontroller board "
+                f"'{artifact.board}': it runs on that board (build model.c into its firmware) "
+                "or emulated here with --device emulate, not on this machine or over RPC")
+        return _run_firmware(artifact, inputs)
     if spec.kind == LOCAL:
         session = artifact.session(threads=threads)
         outputs = session.run(inputs)
@@ -79,6 +87,20 @@ def run_on(spec: DeviceSpec, artifact: Artifact, inputs: Inputs, repeat: int = 1
                             + ")" if info else "")
     return DeviceRun(outputs, latency, info.get("threads"), where,
                      emulated=bool(info.get("emulated")))
+
+
+def _run_firmware(artifact: Artifact, inputs: Inputs) -> DeviceRun:
+    from edgec.device.firmware import run_firmware
+    from edgec.targets import board_for_manifest
+
+    board = board_for_manifest(artifact.manifest.board)
+    arrays = normalize_inputs(artifact.signature, inputs, artifact.origin)
+    result = run_firmware(board, artifact.manifest, artifact.files, arrays)
+    outputs = {spec.name: value for spec, value in zip(artifact.signature.outputs,
+                                                        result.outputs)}
+    return DeviceRun(outputs, None, 1, f"emulated {board.name} (qemu-system-arm -M "
+                     f"{board.emulator.machine})", emulated=True,
+                     instructions=result.instructions)
 
 
 def _run_emulated(artifact: Artifact, inputs: Inputs, repeat: int,

@@ -133,7 +133,7 @@ def compile(  # noqa: A001 - the public name users expect
         layout=_layout(board, resolved, imported, calibrate),
         fuse_max_depth=board.pipeline.fuse_max_depth,
         tuning_records=str(records) if records else "", calibrate=calibrate,
-        matmul_quantization=matmul_quantization)
+        matmul_quantization=matmul_quantization, backend=BACKENDS[board.kind])
     entries = build_pipeline(options)
     tvm_target = resolved.tvm_target()
     before = baseline(imported.mod, tvm_target)
@@ -145,8 +145,14 @@ def compile(  # noqa: A001 - the public name users expect
     after = observer.snapshot(mod)
     t_pipeline = time.perf_counter()
 
-    library = build_library(mod, tvm_target, board.toolchain, board.name)
-    instructions = check_dot_instructions(library, board.toolchain, rewrites, board.name)
+    if options.backend == "c":
+        c_build = _build_c(mod, tvm_target, board, imported)
+        files, entry, instructions = c_build.files(), c_build.entry(), None
+    else:
+        library = build_library(mod, tvm_target, board.toolchain, board.name)
+        instructions = check_dot_instructions(library, board.toolchain, rewrites, board.name)
+        files, entry, c_build = {LIBRARY_NAME: library}, {"library": LIBRARY_NAME,
+                                                           "function": "main"}, None
     t_codegen = time.perf_counter()
 
     report = CompileReport(
@@ -156,7 +162,7 @@ def compile(  # noqa: A001 - the public name users expect
         rewrites=dict(sorted(rewrites.items())), pass_timings=timings,
         seconds={"import": t_import - start, "pipeline": t_pipeline - t_import,
                  "codegen": t_codegen - t_pipeline, "total": t_codegen - start},
-        library_bytes=len(library))
+        library_bytes=sum(len(f) for f in files.values()))
     report.quantization = _quantization_entry(calibrate, rewrites, instructions,
                                               matmul_quantization)
     manifest = Manifest(
@@ -167,16 +173,31 @@ def compile(  # noqa: A001 - the public name users expect
         cpu_features=list(resolved.cpu_features),
         versions=_versions(),
         signature=imported.signature,
-        entry={"library": LIBRARY_NAME, "function": "main"},
+        entry=entry,
         pipeline={"opt_level": level, "passes": [e.name for e in entries],
                   "disabled": sorted(options.disabled_passes),
                   "tuning": _tuning_entry(records, rewrites.get("tuned kernel", 0)),
                   "quantization": report.quantization},
-        stats=report.stats_json(),
-        files={LIBRARY_NAME: file_entry(library)},
+        stats=report.stats_json() | (c_build.stats() if c_build else {}),
+        files={name: file_entry(data) for name, data in files.items()},
     )
     logger.info("compiled %s for %s in %.1f s", imported.name, board.name, report.seconds["total"])
-    return Artifact(manifest, {LIBRARY_NAME: library}, report=report)
+    return Artifact(manifest, files, report=report)
+
+
+# What consumes the pipeline's module, by board kind: TVM's Relax VM (a shared library), or
+# edgec's C back end (model.c / model.h with one static arena).
+BACKENDS = {"cpu": "vm", "gpu": "vm", "mcu": "c"}
+
+
+def _build_c(mod, tvm_target, board, imported):
+    from edgec.backends.c.build import build_c
+
+    describe = (f"{imported.name} compiled by edgec {edgec.__version__} for {board.name} "
+                f"({board.description})")
+    return build_c(mod, tvm_target, board, imported.name,
+                   [s.name for s in imported.signature.inputs],
+                   [s.name for s in imported.signature.outputs], describe)
 
 
 def _check_evaluation(quantize_options, evaluation, labels, budget,

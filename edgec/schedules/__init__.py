@@ -37,6 +37,22 @@ def default_rules() -> list:
     return [DotProductConv(), TiledReduction(), Elementwise(), dlight.cpu.Reduction(), dlight.cpu.GEMV()]
 
 
+def mcu_rules() -> list:
+    """Microcontrollers (the ``c`` target): no workspace before speed (``schedules/mcu.py``)."""
+    from edgec.schedules.mcu import SmallFootprint
+
+    return [SmallFootprint()]
+
+
+# The rules for each TVM target kind; a kind not listed keeps TVM's kernels as they are.
+RULES_BY_TARGET_KIND = {"llvm": default_rules, "c": mcu_rules}
+
+
+def rules_for(target) -> list | None:
+    make = RULES_BY_TARGET_KIND.get(target.kind.name)
+    return make() if make is not None else None
+
+
 @dataclasses.dataclass
 class RuleChoice:
     """The schedule the rules gave one kernel, and the rules that failed on it first."""
