@@ -91,7 +91,7 @@ def build_program(mod: tvm.IRModule, input_names: list[str], output_names: list[
                                "kernel")
         value = constant_array(expr)
         if value is not None:
-            key = id(expr)
+            key = expr.__chandle__()  # the object, not its Python wrapper (ids get reused)
             if key not in constants:
                 constants[key] = new(expr.ty, role=CONST, value=value)
             return constants[key]
