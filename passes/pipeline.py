@@ -179,6 +179,12 @@ def _pack_conv_weights() -> tvm.transform.Pass:
     return PackConvWeights()
 
 
+def _fold_prologues() -> tvm.transform.Pass:
+    from edgec.passes.fold_prologues import FoldPrologues
+
+    return FoldPrologues()
+
+
 def _qdq_to_integer() -> tvm.transform.Pass:
     from edgec.passes.qdq_to_integer import QDQToInteger
 
@@ -241,6 +247,8 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         _entry("DotProductConv", _dot_product_conv, "lower", 2),
         _entry("FloatExactDepthwise", _float_exact_depthwise, "lower", 2),
         _entry("PackConvWeights", _pack_conv_weights, "lower", 2),
+        *([_entry("FoldPrologues", _fold_prologues, "lower", 2)] if options.backend == "c"
+          else []),
         _entry("LegalizeOps", _legalize_ops, "lower", required=True),
         _entry("AnnotateTIROpPattern", t.AnnotateTIROpPattern, "lower", 1),
         _entry("FoldConstantTIR", t.FoldConstant, "lower", 1),
@@ -269,11 +277,20 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
     return entries
 
 
+def _every_pass(options: PipelineOptions) -> list[PassEntry]:
+    """The passes of every variant of ``options`` (layouts, tuning, both back ends)."""
+    full = dataclasses.replace(options, layout="NHWC", tuning_records="x")
+    entries = _all_passes(dataclasses.replace(full, backend="vm"))
+    seen = {e.name for e in entries}
+    return entries + [e for e in _all_passes(dataclasses.replace(full, backend="c"))
+                      if e.name not in seen]
+
+
 def pass_names(options: PipelineOptions | None = None) -> list[str]:
     """Every pass name the pipeline can contain (in order, once each)."""
     options = options or PipelineOptions(layout="NHWC", tuning_records="x")
     names: list[str] = []
-    for entry in _all_passes(options):
+    for entry in _every_pass(options):
         if entry.name not in names:
             names.append(entry.name)
     return names
@@ -288,7 +305,7 @@ def build_pipeline(options: PipelineOptions) -> list[PassEntry]:
     if options.backend not in BACKENDS:
         raise OptionError(f"back end '{options.backend}' is not one of {', '.join(BACKENDS)}")
     entries = _all_passes(options)
-    every = _all_passes(dataclasses.replace(options, layout="NHWC", tuning_records="x"))
+    every = _every_pass(options)
     by_name = {e.name: e for e in every}
     for name in sorted(options.disabled_passes):
         if name not in by_name:

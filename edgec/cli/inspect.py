@@ -49,6 +49,14 @@ def run(args: argparse.Namespace) -> int:
     if stats:
         for line in stats_lines(stats):
             print(line)
+    if stats.get("mcu"):
+        from edgec.interface.compile_report import arena_plan_lines
+
+        print(f"entry      {m.entry['function']}() in {m.entry['source']}, declared in "
+              f"{m.entry['header']}; arena {m.entry['arena_macro']} = {m.entry['arena_bytes']:,} B")
+        print("arena plan")
+        for line in arena_plan_lines(stats["mcu"]):
+            print("  " + line)
     for name, entry in sorted(m.files.items()):
         print(f"file       {name}  {format_size(entry.size)}  sha256 {entry.sha256}")
     return 0

@@ -71,6 +71,8 @@ def stats_lines(stats: dict) -> list[str]:
         f"memory     {format_size(before.get('activation_bytes', 0))} -> "
         f"{format_size(after.get('activation_bytes', 0))} activations (static plan)",
     ]
+    if stats.get("mcu"):
+        lines += mcu_lines(stats["mcu"])
     rewrites = dict(stats.get("rewrites") or {})
     scheduling = [(rewrites.pop(key, 0), label) for key, label in SCHEDULE_KINDS]
     if any(count for count, _ in scheduling):
@@ -79,6 +81,29 @@ def stats_lines(stats: dict) -> list[str]:
     if rewrites:
         items = [f"{rule} x{count}" for rule, count in rewrites.items()]
         lines.append("rewrites   " + _wrap(items))
+    return lines
+
+
+def mcu_lines(mcu: dict) -> list[str]:
+    """A C artifact's memory against its board (from the reference build)."""
+    def of(used: int, limit: int) -> str:
+        return f"{used:,} B of {limit:,}" + (f" ({100 * used / limit:.1f}%)" if limit else "")
+
+    return [f"arena      {mcu['arena_bytes']:,} B, one static block for {mcu['kernel_calls']} "
+            f"kernel calls (no plan can go below {mcu['arena_lower_bound']:,} B)",
+            f"flash      {of(mcu['flash_bytes'], mcu['flash_limit'])}: code and weights",
+            f"RAM        {of(mcu['ram_bytes'], mcu['ram_limit'])}: arena, "
+            f"{mcu['stack_bytes']:,} B stack, {mcu['static_ram_bytes']:,} B static"]
+
+
+def arena_plan_lines(mcu: dict) -> list[str]:
+    """The arena plan: each buffer's offset, size and the calls it lives through."""
+    rows = mcu.get("arena_plan") or []
+    lines = [f"{'offset':>9} {'bytes':>9}  calls    buffer"]
+    for row in rows:
+        calls = f"{row['first']}-{row['last']}" if row["first"] != row["last"] else \
+            str(row["first"])
+        lines.append(f"{row['offset']:>9,} {row['bytes']:>9,}  {calls:<8} {row['buffer']}")
     return lines
 
 
