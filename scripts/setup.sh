@@ -13,9 +13,13 @@ cd "$(dirname "$0")/.."
 #   g++-aarch64-linux-gnu      cross toolchain: 64-bit ARM boards (Raspberry Pi 4/5, RK3399, Jetson)
 #   g++-arm-linux-gnueabihf    cross toolchain: 32-bit ARM boards (Raspberry Pi 3, Pi 4 32-bit OS)
 #   qemu-user                  emulated boards (edgec run --device emulate, edgec emulator)
+#   gcc-arm-none-eabi, libnewlib-arm-none-eabi
+#                              microcontroller boards: the C artifact's reference build and
+#                              the firmware that runs it
+#   qemu-system-arm            emulated microcontroller boards (Arm MPS2/MPS3 Cortex-M)
 #   python3-venv, python3-dev  the virtual environment
 APT_PACKAGES=(g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user python3-venv python3-dev
-              ca-certificates)
+              ca-certificates gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

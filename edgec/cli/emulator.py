@@ -31,6 +31,11 @@ def run_setup(args: argparse.Namespace) -> int:
 
     board = get_board(args.board)
     start = time.time()
+    if board.kind == "mcu":
+        from edgec.device.firmware import check_board
+
+        print(check_board(board))
+        return 0
     print(f"setting up the emulated {board.name} ({board.emulator.debian_arch if board.emulator else board.arch})...",
           flush=True)
     env = provision(board, force=args.force)

@@ -85,6 +85,11 @@ class EmulatorEnv:
 
 
 def emulator_env(board: Board) -> EmulatorEnv:
+    if board.kind == "mcu":
+        raise TargetError(f"board '{board.name}' is a microcontroller: its artifacts run as "
+                          "firmware in qemu-system-arm (edgec run ARTIFACT --device emulate), "
+                          "not under an emulated Linux; `edgec emulator setup "
+                          f"{board.name}` checks the tools it needs")
     if board.emulator is None:
         raise TargetError(f"board '{board.name}' has no emulator ({board.arch}); run its "
                           "artifacts on the device, over RPC, or on this machine if it is one")

@@ -57,9 +57,7 @@ def run_firmware(board, manifest, files: dict[str, bytes], arrays: list[np.ndarr
         elf = build_firmware(board, root)
         for index, array in enumerate(arrays):
             (root / f"in{index}.bin").write_bytes(np.ascontiguousarray(array).tobytes())
-        command = [qemu, "-M", board.emulator.machine, "-nographic", "-monitor", "none",
-                   "-serial", "null", "-semihosting-config", "enable=on,target=native",
-                   "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf)]
+        command = _qemu_command(qemu, board, elf)
         try:
             done = subprocess.run(command, cwd=root, capture_output=True, text=True,
                                   timeout=TIMEOUT_S)
@@ -81,6 +79,37 @@ def run_firmware(board, manifest, files: dict[str, bytes], arrays: list[np.ndarr
         sizes = _sizes(board, elf)
     per_tick = 1e9 / board.emulator.systick_hz if board.emulator.systick_hz else 1.0
     return FirmwareRun(outputs, int(round(ticks * per_tick)), ticks, sizes)
+
+
+def check_board(board) -> str:
+    """Build and run an empty firmware for ``board``: the cross compiler, newlib and qemu are
+    installed and work. Returns a line saying so."""
+    qemu = shutil.which(board.emulator.qemu)
+    if qemu is None:
+        raise ToolchainError(f"emulating '{board.name}' needs '{board.emulator.qemu}'; install "
+                             f"it (Debian/Ubuntu: sudo apt-get install {board.emulator.package})")
+    with tempfile.TemporaryDirectory(prefix="edgec-firmware-") as tmp:
+        root = Path(tmp)
+        for path in ("startup.c", "firmware.h"):
+            (root / path).write_bytes(resources.files("edgec.device").joinpath(
+                "firmware", path).read_bytes())
+        (root / "harness.c").write_text('#include "firmware.h"\nint main(void) { return 7; }\n')
+        (root / "model.c").write_text("typedef int edgec_empty;\n")
+        (root / "link.ld").write_text(linker_script(board))
+        elf = build_firmware(board, root)
+        done = subprocess.run(_qemu_command(qemu, board, elf), cwd=root, capture_output=True,
+                              text=True, timeout=60)
+    if done.returncode != 7:
+        raise DeviceError(f"an empty firmware did not run on the emulated {board.name} "
+                          f"(exit code {done.returncode}): {done.stderr.strip()[-300:]}")
+    return (f"emulator   {board.name}: ready (firmware built with {board.toolchain.compiler}, "
+            f"runs in {board.emulator.qemu} -M {board.emulator.machine})")
+
+
+def _qemu_command(qemu: str, board, elf: Path) -> list[str]:
+    return [qemu, "-M", board.emulator.machine, "-nographic", "-monitor", "none",
+            "-serial", "null", "-semihosting-config", "enable=on,target=native",
+            "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf)]
 
 
 def build_firmware(board, root: Path) -> Path:
@@ -123,13 +152,19 @@ def harness_source(manifest) -> str:
              f'#include "{entry["header"]}"', "",
              f"static uint8_t arena[{macro} > 0u ? {macro} : 1u] "
              "__attribute__((aligned(16)));"]
-    args = []
+    # inputs and outputs live in the arena, at the offsets the header gives (as TFLite Micro
+    # keeps them in its arena): the firmware's RAM is the arena, the stack and nothing else
+    args, sizes = [], []
+    offsets = manifest.entry["io_offsets"]
     for role, specs in (("in", signature.inputs), ("out", signature.outputs)):
         for index, spec in enumerate(specs):
-            count = max(1, int(np.prod(spec.shape, dtype=np.int64)))
             ctype = C_TYPES[spec.dtype]
-            lines.append(f"static {ctype} {role}{index}[{count}] __attribute__((aligned(16)));")
+            nbytes = int(np.prod(spec.shape, dtype=np.int64)) * np.dtype(
+                numpy_dtype(spec.dtype)).itemsize
+            offset = offsets[f"{role}put{index}"]
+            lines.append(f"#define {role}{index} (({ctype} *)(arena + {offset}u))")
             args.append(f"{role}{index}")
+            sizes.append(nbytes)
     lines += ["", "static int load(const char *name, void *data, uint32_t bytes) {",
               "  int fd = edgec_fw_open(name, 0);", "  if (fd < 0) return -1;",
               "  int left = edgec_fw_read(fd, data, bytes);", "  edgec_fw_close(fd);",
@@ -140,15 +175,15 @@ def harness_source(manifest) -> str:
               "  return left == 0 ? 0 : -1;", "}", "",
               "int main(void) {"]
     for index, _ in enumerate(signature.inputs):
-        lines.append(f'  if (load("in{index}.bin", in{index}, sizeof(in{index})) != 0) '
+        lines.append(f'  if (load("in{index}.bin", in{index}, {sizes[index]}u) != 0) '
                      "return 4;")
     lines += ["  edgec_fw_ticks_start();",
               f"  int32_t status = {entry['function']}({', '.join(args)}, arena);",
               "  uint64_t ticks = edgec_fw_ticks();",
               "  if (status != 0) return status < 0 ? 255 : 16 + (int)(status & 0x7f);"]
     for index, _ in enumerate(signature.outputs):
-        lines.append(f'  if (store("out{index}.bin", out{index}, sizeof(out{index})) != 0) '
-                     "return 5;")
+        lines.append(f'  if (store("out{index}.bin", out{index}, '
+                     f'{sizes[len(signature.inputs) + index]}u) != 0) return 5;')
     lines += ["  char text[24];", "  int n = 0;", "  char digits[24];",
               "  do {", "    digits[n++] = (char)('0' + (int)(ticks % 10u));",
               "    ticks /= 10u;", "  } while (ticks != 0u);",

@@ -94,8 +94,8 @@ def test_boards_without_emulator():
         from edgec.device.emulator import emulator_env
 
         emulator_env(get_board("host"))
-    result = run_cli("emulator", "setup", "cortex-m4")
-    assert result.returncode == 2 and "has no emulator" in result.stderr
+    result = run_cli("emulator", "exec", "cortex-m4", "--", "--version")
+    assert result.returncode == 2 and "is a microcontroller" in result.stderr
 
 
 def test_unprovisioned_board_says_how_to_set_it_up(monkeypatch, tmp_path, digits_rasp4b):

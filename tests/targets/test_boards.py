@@ -113,15 +113,29 @@ def test_every_available_board_resolves_and_unavailable_ones_say_why():
             resolved = resolve_target(board.name)
             assert resolved.target["kind"] == board.target["kind"]
         else:
-            assert board.kind == "mcu"
-            with pytest.raises(TargetError, match="back end .* is not built yet"):
+            with pytest.raises(TargetError, match=board.unavailable_reason[:20]):
                 resolve_target(board.name)
+
+
+def test_microcontroller_boards_compile_to_c_and_are_emulated():
+    from edgec.targets import list_boards
+
+    mcus = {b.name: b for b in list_boards() if b.kind == "mcu"}
+    assert {"cortex-m4", "cortex-m7", "cortex-m55", "stm32f746"} <= set(mcus)
+    for board in mcus.values():
+        assert board.available and board.target["kind"] == "c"
+        assert board.toolchain.compiler == "arm-none-eabi-gcc"
+        assert any(f.startswith("-mcpu=") for f in board.toolchain.cflags)
+        assert board.emulator.qemu == "qemu-system-arm" and board.emulator.machine
+        assert board.emulator.systick_hz > 0
+    stm32 = mcus["stm32f746"].memory
+    assert (stm32.flash_kb, stm32.ram_kb) == (1024, 320)
+    assert resolve_target("cortex-m55").tvm_target().attrs["mcpu"] == "cortex-m55"
 
 
 def test_aliases_and_arm_boards():
     assert resolve_target("raspberry-pi-4b").board.name == "rasp4b"
-    with pytest.raises(TargetError, match="microcontroller back end"):
-        resolve_target("mps2-an386")
+    assert resolve_target("mps2-an386").board.name == "cortex-m4"
     pi32 = resolve_target("rasp4b-32")
     assert pi32.board.arch == "armv7l" and pi32.target["mfloat-abi"] == "hard"
     pi5 = resolve_target("rasp5")

@@ -16,7 +16,7 @@ import tvm
 from edgec.backends.c import arena as arena_plan
 from edgec.backends.c.emit import Sources, c_identifier, emit
 from edgec.backends.c.kernels import generate
-from edgec.backends.c.program import ARENA, Program, build_program
+from edgec.backends.c.program import ARENA, OUTPUT, Program, build_program
 from edgec.errors import DoesNotFitError, InternalError, ToolchainError
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,11 @@ class CBuild:
         """The manifest's ``entry`` for a C artifact."""
         return {"kind": "c", "source": SOURCE_NAME, "header": HEADER_NAME,
                 "function": self.sources.function, "arena_macro": self.sources.arena_macro,
-                "arena_bytes": self.plan.size}
+                "arena_bytes": self.plan.size,
+                "io_offsets": {**{f"input{i}": self.plan.offsets[("input", t)]
+                                  for i, t in enumerate(self.program.inputs)},
+                               **{f"output{i}": self.plan.offsets[("output", i)]
+                                  for i in range(len(self.program.outputs))}}}
 
     def stats(self) -> dict:
         """The manifest's ``stats`` additions: memory against the board, the arena plan."""
@@ -62,6 +66,15 @@ class CBuild:
                              "offset": self.plan.offsets[tensor.index], "bytes": tensor.nbytes,
                              "first": tensor.producer + 1 if tensor.producer is not None else 0,
                              "last": tensor.last_use + 1})
+        for key, offset in self.plan.offsets.items():
+            if isinstance(key, tuple) and key[0] in ("input", "output"):
+                index = key[1] if key[0] == "input" else self.program.outputs[key[1]]
+                tensor = self.program.tensors[index]
+                rows.append({"buffer": f"{key[0]} '{tensor.name}' {tensor.dtype}"
+                             f"[{','.join(map(str, tensor.shape))}] (when the caller keeps it "
+                             "in the arena)", "offset": offset, "bytes": tensor.nbytes,
+                             "first": 0 if key[0] == "input" else
+                             (tensor.producer or 0) + 1, "last": len(self.program.calls)})
         for call, size in self.scratch.items():
             rows.append({"buffer": f"scratch of {self.program.calls[call].kernel}",
                          "offset": self.plan.offsets[("scratch", call)], "bytes": size,
@@ -80,11 +93,7 @@ def build_c(mod: tvm.IRModule, target: tvm.target.Target, board, model_name: str
     kernels = generate(mod, target, prefix, {call.kernel for call in program.calls})
     scratch = {call.index: sum(arena_plan.align(n) for n in kernels.workspace[call.kernel])
                for call in program.calls if call.kernel in kernels.workspace}
-    buffers = [arena_plan.Buffer(t.index, t.nbytes, t.producer, t.last_use)
-               for t in program.tensors
-               if t.role == ARENA and t.base is None and t.producer is not None]
-    buffers += [arena_plan.Buffer(("scratch", call), size, call, call)
-                for call, size in scratch.items()]
+    buffers = arena_buffers(program, scratch)
     plan = arena_plan.plan(buffers)
     arena_plan.check(buffers, plan)
     sources = emit(program, kernels, plan, scratch, model_name, prefix, describe)
@@ -92,6 +101,34 @@ def build_c(mod: tvm.IRModule, target: tvm.target.Target, board, model_name: str
                 plan.lower_bound, plan.order, len(program.calls))
     memory = reference_build(sources, board, plan.size)
     return CBuild(sources, program, plan, scratch, memory)
+
+
+def arena_buffers(program: Program, scratch: dict[int, int]) -> list[arena_plan.Buffer]:
+    """What the arena holds, with the calls each is live in: intermediate tensors, kernel
+    scratch, and a place for each model input and output, as TFLite Micro's arena has (a
+    caller may keep its inputs and outputs there, at their ``_OFFSET``, and need no other
+    RAM for them; one that passes buffers of its own leaves those places unused)."""
+    end = len(program.calls)  # the step after the last kernel: outputs copied, returned
+    for index in program.outputs:
+        root = program.root(index)
+        if not (root.role == OUTPUT and root.position == program.outputs.index(index)):
+            root.last_use = end  # copied into its output at the end
+    buffers = [arena_plan.Buffer(t.index, t.nbytes, t.producer, t.last_use)
+               for t in program.tensors
+               if t.role == ARENA and t.base is None and t.producer is not None]
+    buffers += [arena_plan.Buffer(("scratch", call), size, call, call)
+                for call, size in scratch.items()]
+    for index in program.inputs:
+        root = program.tensors[index]
+        buffers.append(arena_plan.Buffer(("input", index), root.nbytes, 0,
+                                         max(0, root.last_use)))
+    for position, index in enumerate(program.outputs):
+        root = program.root(index)
+        tensor = program.tensors[index]
+        first = root.producer if root.role == OUTPUT and root.position == position and \
+            root.producer is not None else end
+        buffers.append(arena_plan.Buffer(("output", position), tensor.nbytes, first, end))
+    return buffers
 
 
 def compile_flags(board) -> list[str]:

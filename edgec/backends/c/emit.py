@@ -118,15 +118,23 @@ def emit(program: Program, kernels: Kernels, plan: Plan, scratch: dict[int, int]
               f"/* The one block of RAM the model needs ({ALIGN}-byte aligned): every "
               "intermediate tensor and kernel scratch. */",
               f"#define {arena_macro} {plan.size}u", f"#define {upper}ARENA_ALIGN {ALIGN}u", ""]
-    for param in params:
+    header.append("/* Inputs and outputs: element counts, and where each may live inside the "
+                  "arena (a caller that")
+    header.append(" * keeps them there needs no other RAM for them; an input kept there is "
+                  "overwritten by the run). */")
+    for position, param in enumerate(params):
         header.append(f"/* {param.role} '{param.tensor_name}': {param.dtype}"
                       f"[{','.join(map(str, param.shape))}] */")
         header.append(f"#define {upper}{param.ident.upper()}_ELEMENTS {param.elements}u")
+        key = ("input", program.inputs[position]) if param.role == "input" else \
+            ("output", position - len(program.inputs))
+        header.append(f"#define {upper}{param.ident.upper()}_OFFSET {plan.offsets[key]}u")
     header += ["",
-               f"/* Runs {model_name} once. Inputs and outputs are dense, row-major arrays; "
-               "arena is caller-owned",
-               f" * RAM of {arena_macro} bytes aligned to {upper}ARENA_ALIGN (contents need not "
-               "be kept between calls).",
+               f"/* Runs {model_name} once. Inputs and outputs are dense, row-major arrays "
+               "(in the arena at their",
+               f" * _OFFSET, or anywhere else); arena is caller-owned RAM of {arena_macro} "
+               f"bytes aligned to {upper}ARENA_ALIGN",
+               " * (its contents need not be kept between calls).",
                " * Returns 0, or non-zero if the arena is misaligned or a kernel failed. Not "
                "reentrant. */",
                signature + ";", "", "#ifdef __cplusplus", "}", "#endif",
