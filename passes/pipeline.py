@@ -179,6 +179,12 @@ def _pack_conv_weights() -> tvm.transform.Pass:
     return PackConvWeights()
 
 
+def _narrow_boundaries() -> tvm.transform.Pass:
+    from edgec.passes.narrow_kernel_boundaries import NarrowKernelBoundaries
+
+    return NarrowKernelBoundaries()
+
+
 def _fold_prologues() -> tvm.transform.Pass:
     from edgec.passes.fold_prologues import FoldPrologues
 
@@ -253,6 +259,8 @@ def _all_passes(options: PipelineOptions) -> list[PassEntry]:
         _entry("AnnotateTIROpPattern", t.AnnotateTIROpPattern, "lower", 1),
         _entry("FoldConstantTIR", t.FoldConstant, "lower", 1),
         _entry("FuseOps", lambda: _fuse_ops(options.fuse_max_depth), "lower", 1),
+        *([_entry("NarrowKernelBoundaries", _narrow_boundaries, "lower", 2)]
+          if options.backend == "c" else []),
         _entry("FuseTIR", t.FuseTIR, "lower", 1),
         *([_entry("ApplyTuningRecords", lambda: _apply_records(options.tuning_records),
                   "lower", 2)] if options.tuning_records else []),

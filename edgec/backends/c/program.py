@@ -87,7 +87,7 @@ def build_program(mod: tvm.IRModule, input_names: list[str], output_names: list[
             value = values.get(expr)
             if isinstance(value, int):
                 return value
-            raise UnsupportedModelError(f"the C back end cannot pass '{expr.name_hint}' (a tuple) to a "
+            raise UnsupportedModelError(f"the C back end cannot pass '{expr.name}' (a tuple) to a "
                                "kernel")
         value = constant_array(expr)
         if value is not None:
@@ -121,7 +121,7 @@ def build_program(mod: tvm.IRModule, input_names: list[str], output_names: list[
                     isinstance(value.op, tvm.ir.Op) else type(value).__name__
                 raise UnsupportedModelError(
                     f"the microcontroller back end cannot run '{what}' (binding "
-                    f"'{var.name_hint}'): it runs kernels on static shapes only; compile for "
+                    f"'{var.name}'): it runs kernels on static shapes only; compile for "
                     "a Linux board, or remove the operator from the model")
     result = body.body
     if isinstance(result, relax.Tuple):
