@@ -44,13 +44,14 @@ def mcu_rules() -> list:
     return [SmallFootprint()]
 
 
-# The rules for each TVM target kind; a kind not listed keeps TVM's kernels as they are.
-RULES_BY_TARGET_KIND = {"llvm": default_rules, "c": mcu_rules}
+# The rules for each TVM target kind (by function name, looked up when used); a kind not listed
+# keeps TVM's kernels as they are.
+RULES_BY_TARGET_KIND = {"llvm": "default_rules", "c": "mcu_rules"}
 
 
 def rules_for(target) -> list | None:
-    make = RULES_BY_TARGET_KIND.get(target.kind.name)
-    return make() if make is not None else None
+    name = RULES_BY_TARGET_KIND.get(target.kind.name)
+    return globals()[name]() if name is not None else None
 
 
 @dataclasses.dataclass
