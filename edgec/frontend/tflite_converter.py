@@ -108,20 +108,28 @@ def converter_class():
             quant = tensor.Quantization()
             raw = np.frombuffer(wrapper.buffer.DataAsNumpy(),
                                 dtype=np.int8 if tensor.Type() == 9 else np.uint8)
-            values = raw.reshape([int(d) for d in tensor.ShapeAsNumpy()]).astype(np.float32)
-            scale = np.asarray(quant.ScaleAsNumpy(), np.float32).reshape(-1)
-            zero = np.asarray(quant.ZeroPointAsNumpy(), np.float32).reshape(-1) \
-                if quant.ZeroPointLength() else np.zeros(1, np.float32)
-            if scale.size > 1:
-                shape = [1] * values.ndim
-                shape[quant.QuantizedDimension()] = scale.size
-                scale, zero = scale.reshape(shape), np.broadcast_to(zero, scale.shape).reshape(
-                    shape)
-            dequantized = ((values - zero) * scale).astype(np.float32)
+            zero = quant.ZeroPointAsNumpy() if quant.ZeroPointLength() else None
+            dequantized = dequantize_weight(raw, [int(d) for d in tensor.ShapeAsNumpy()],
+                                            quant.ScaleAsNumpy(), zero,
+                                            quant.QuantizedDimension())
             return TensorWrapper(wrapper.tensor_idx, _FloatTensor(tensor),
                                  _Buffer(dequantized.tobytes()), None)
 
     return EdgecTFLiteConverter
+
+
+def dequantize_weight(raw: np.ndarray, shape, scale, zero, axis: int) -> np.ndarray:
+    """``(q - zero) * scale`` in float32, per tensor or per channel along ``axis``: how edgec
+    reads a dynamic-range quantized weight (and how its LiteRT reference does too)."""
+    values = np.asarray(raw).reshape(shape).astype(np.float32)
+    scale = np.asarray(scale, np.float32).reshape(-1)
+    zero = np.asarray(zero, np.float32).reshape(-1) if zero is not None and len(zero) \
+        else np.zeros(1, np.float32)
+    if scale.size > 1:
+        dims = [1] * values.ndim
+        dims[axis] = scale.size
+        scale, zero = scale.reshape(dims), np.broadcast_to(zero, scale.shape).reshape(dims)
+    return ((values - zero) * scale).astype(np.float32)
 
 
 def hybrid_weights(model) -> frozenset[int]:

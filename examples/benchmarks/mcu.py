@@ -58,8 +58,8 @@ def inputs(signature, seed: int) -> dict[str, np.ndarray]:
 
 def agreement(name: str, got: dict, want: dict) -> tuple[float, bool]:
     """The worst error and whether it is within what the model kind allows: fp32 1e-4 of the
-    output's range; int8 two quantization steps; the hybrid KWS (LiteRT quantizes its
-    activations, edgec does not) 1e-2 and the same class."""
+    output's range (the dynamic-range KWS included: its reference runs it with the weights
+    dequantized, as edgec does); int8 two quantization steps."""
     worst, ok = 0.0, True
     for key, ref in want.items():
         out = got[key]
@@ -67,8 +67,6 @@ def agreement(name: str, got: dict, want: dict) -> tuple[float, bool]:
         worst = max(worst, err)
         if ref.dtype == np.int8:
             ok &= err <= 2
-        elif name == "kws-fp32":
-            ok &= err < 1e-2 and int(np.argmax(out)) == int(np.argmax(ref))
         else:
             ok &= err <= 1e-4 * float(np.abs(ref).max()) + 1e-6
     return worst, ok

@@ -96,7 +96,8 @@ def build_c(mod: tvm.IRModule, target: tvm.target.Target, board, model_name: str
     buffers = arena_buffers(program, scratch)
     plan = arena_plan.plan(buffers)
     arena_plan.check(buffers, plan)
-    sources = emit(program, kernels, plan, scratch, model_name, prefix, describe)
+    flags = " ".join([board.toolchain.compiler, *compile_flags(board)])
+    sources = emit(program, kernels, plan, scratch, model_name, prefix, describe, flags)
     logger.info("arena %d bytes (lower bound %d, %s order), %d kernels", plan.size,
                 plan.lower_bound, plan.order, len(program.calls))
     memory = reference_build(sources, board, plan.size)
@@ -132,7 +133,11 @@ def arena_buffers(program: Program, scratch: dict[int, int]) -> list[arena_plan.
 
 
 def compile_flags(board) -> list[str]:
-    return [*board.toolchain.cflags, "-O2", "-ffunction-sections", "-fdata-sections"]
+    """How the reference build and the emulated firmware compile the C: the board's core
+    flags and -O3 (measured on the MLPerf Tiny models against -O2: 1.4-2.4x fewer
+    instructions, at 1-2 KB more code; gcc unswitches the padding tests out of the
+    convolutions' inner loops and, on the Cortex-M55, vectorizes for Helium)."""
+    return [*board.toolchain.cflags, "-O3", "-ffunction-sections", "-fdata-sections"]
 
 
 def reference_build(sources: Sources, board, arena_bytes: int) -> dict:

@@ -105,14 +105,15 @@ def c_identifier(name: str) -> str:
 
 
 def emit(program: Program, kernels: Kernels, plan: Plan, scratch: dict[int, int],
-         model_name: str, prefix: str, describe: str) -> Sources:
+         model_name: str, prefix: str, describe: str, flags: str = "") -> Sources:
     upper = prefix.upper()
     params = _params(program)
     function = f"{prefix}run"
     arena_macro = f"{upper}ARENA_BYTES"
     signature = f"int32_t {function}({', '.join(p.decl for p in params)}, void *arena)"
 
-    header = [f"/* {describe} */",
+    built = f"\n * Measured (flash, RAM, instructions) as compiled with: {flags}" if flags else ""
+    header = [f"/* {describe}{built} */",
               f"#ifndef {upper}H_", f"#define {upper}H_", "", "#include <stdint.h>", "",
               "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
               f"/* The one block of RAM the model needs ({ALIGN}-byte aligned): every "
