@@ -10,7 +10,9 @@ must reserve in the arena for the kernel's whole call; this rule removes them:
 2. a reduction's consumer (the epilogue left after step 1: ReLU, requantization) is computed
    under the reduction's spatial loops, one output element at a time, so the reduction's own
    output shrinks to a scalar on the stack; the accumulator's initialization is hoisted out of
-   the reduction loops.
+   the reduction loops;
+3. an int8 dot product over a contiguous innermost axis becomes a call to ``edgec_dot_s8``
+   (``mcu_dot.py``: SMLAD on cores with the DSP extension).
 
 Loops keep TVM's order (output positions outside, reduction axes inside: for a channels-last
 convolution the innermost loop walks input channels, contiguous in both operands). No
@@ -24,6 +26,8 @@ from tvm import s_tir, tirx
 from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
+
+from edgec.schedules.mcu_dot import tensorize_dot
 
 
 class SmallFootprint(ScheduleRule):
@@ -89,4 +93,5 @@ def _epilogue_per_element(sch: s_tir.Schedule, info) -> None:
     try:
         sch.decompose_reduction(info.block_rv, reduce[0])
     except s_tir.ScheduleError:
-        pass
+        return
+    tensorize_dot(sch, info.block_rv)

@@ -146,6 +146,10 @@ def emit(program: Program, kernels: Kernels, plan: Plan, scratch: dict[int, int]
              '#include "model.h"', ""]
     if kernels.workspace:
         lines.append(_WORKSPACE.format(p=prefix, align=ALIGN - 1))
+    if kernels.dot_s8:
+        from edgec.schedules.mcu_dot import C_SOURCE
+
+        lines.append(C_SOURCE)
     lines.append(kernels.source)
     lines += _weights(program, prefix)
     lines += _shapes_and_driver(program, kernels, plan, scratch, params, prefix, signature)

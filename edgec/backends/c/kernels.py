@@ -29,6 +29,7 @@ class Kernels:
     symbols: dict[str, str]         # kernel name -> C function name
     workspace: dict[str, list[int]]  # kernel name -> its workspace requests (bytes, in order)
     math: bool                      # whether it calls <math.h>
+    dot_s8: bool = False            # whether it calls edgec_dot_s8 (emit defines it)
 
 
 def generate(mod: tvm.IRModule, target: tvm.target.Target, prefix: str,
@@ -49,7 +50,8 @@ def generate(mod: tvm.IRModule, target: tvm.target.Target, prefix: str,
     source = lib.inspect_source()
     symbols = {name: f"{prefix}k_{name}" for name in funcs}
     return Kernels(source=_self_contained(source, symbols), symbols=symbols,
-                   workspace=_workspace(source), math="<math.h>" in source)
+                   workspace=_workspace(source), math="<math.h>" in source,
+                   dot_s8="edgec_dot_s8(" in source)
 
 
 def _workspace(source: str) -> dict[str, list[int]]:
@@ -76,11 +78,12 @@ def _self_contained(source: str, symbols: dict[str, str]) -> str:
     # a module of one kernel gets a "main" alias for it (a runtime's entry point): unused here
     text = re.sub(r"// CodegenC: NOTE: Auto-generated entry function\n.*?\n}(\n|$)", "", text,
                   flags=re.S)
+    # declarations of functions that are not kernels (fmaf, expf: <math.h> has them;
+    # edgec_dot_s8: emit defines it)
+    text = re.sub(r"^TVM_DLL (?![^\n]*\b" + _PREFIX + r")[^\n]*\);\n", "", text, flags=re.M)
     for name, symbol in sorted(symbols.items(), key=lambda kv: -len(kv[0])):
         text = re.sub(rf"\b{_PREFIX}{re.escape(name)}\b", symbol, text)
     text = text.replace("TVM_DLL int32_t", "static int32_t")
-    # declarations of C library functions (fmaf, expf...): <math.h> has them
-    text = re.sub(r"^TVM_DLL [^\n]*\);\n", "", text, flags=re.M)
     return _without_unused(text).strip() + "\n"
 
 
