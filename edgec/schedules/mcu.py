@@ -12,7 +12,7 @@ must reserve in the arena for the kernel's whole call; this rule removes them:
    output shrinks to a scalar on the stack; the accumulator's initialization is hoisted out of
    the reduction loops;
 3. an int8 dot product over a contiguous innermost axis becomes a call to ``edgec_dot_s8``
-   (``mcu_dot.py``: SMLAD on cores with the DSP extension).
+   (``mcu_dot.py``: Helium or SMLAD), a float32 one on Helium cores to ``edgec_dot_f32``.
 
 Loops keep TVM's order (output positions outside, reduction axes inside: for a channels-last
 convolution the innermost loop walks input channels, contiguous in both operands). No
@@ -39,9 +39,11 @@ class SmallFootprint(ScheduleRule):
         infos = normalize_prim_func(sch)
         if infos is None:
             return sch
+        helium = bool(getattr(target, "features", None) is not None
+                      and target.features.has_mve)
         for info in infos:
             if info.is_reduction():
-                _epilogue_per_element(sch, info)
+                _epilogue_per_element(sch, info, helium)
         return sch
 
 
@@ -75,7 +77,7 @@ def _inline_injective(sch: s_tir.Schedule) -> None:
                 continue
 
 
-def _epilogue_per_element(sch: s_tir.Schedule, info) -> None:
+def _epilogue_per_element(sch: s_tir.Schedule, info, helium: bool = False) -> None:
     spatial = [it.loop_rv for it in info.iters if it.kind == "S"]
     reduce = [it.loop_rv for it in info.iters if it.kind == "R"]
     if not spatial or not reduce or any(it.kind not in "SR" for it in info.iters):
@@ -94,4 +96,4 @@ def _epilogue_per_element(sch: s_tir.Schedule, info) -> None:
         sch.decompose_reduction(info.block_rv, reduce[0])
     except s_tir.ScheduleError:
         return
-    tensorize_dot(sch, info.block_rv)
+    tensorize_dot(sch, info.block_rv, float_too=helium)

@@ -15,64 +15,68 @@ from tvm import s_tir
 from tvm.script import tirx as T
 
 DOT_S8 = "edgec_dot_s8"
+DOT_F32 = "edgec_dot_f32"
 MIN_LENGTH = 4
 
 
-def _intrin_name(n: int) -> str:
-    return f"{DOT_S8}_{n}"
+# kind -> (operand dtype, accumulator dtype, C function)
+KINDS = {"s8": ("int8", "int32", DOT_S8), "f32": ("float32", "float32", DOT_F32)}
 
 
-def _register(n: int) -> str:
-    name = _intrin_name(n)
+def _register(kind: str, n: int) -> str:
+    operand, accumulator, function = KINDS[kind]
+    name = f"{function}_{n}"
     if s_tir.TensorIntrin.get(name, allow_missing=True) is not None:
         return name
 
     @T.prim_func(s_tir=True)
     def desc(a: T.handle, b: T.handle, c: T.handle) -> None:
-        A = T.match_buffer(a, (n,), "int8", offset_factor=1)
-        B = T.match_buffer(b, (n,), "int8", offset_factor=1)
-        C = T.match_buffer(c, (1,), "int32", offset_factor=1)
+        A = T.match_buffer(a, (n,), operand, offset_factor=1)
+        B = T.match_buffer(b, (n,), operand, offset_factor=1)
+        C = T.match_buffer(c, (1,), accumulator, offset_factor=1)
         with T.sblock("root"):
             T.reads(C[0], A[0:n], B[0:n])
             T.writes(C[0])
             for i in range(n):
                 with T.sblock("update"):
                     vi = T.axis.reduce(n, i)
-                    C[0] = C[0] + T.Cast("int32", A[vi]) * T.Cast("int32", B[vi])
+                    C[0] = C[0] + T.Cast(accumulator, A[vi]) * T.Cast(accumulator, B[vi])
 
     @T.prim_func(s_tir=True)
     def impl(a: T.handle, b: T.handle, c: T.handle) -> None:
-        A = T.match_buffer(a, (n,), "int8", offset_factor=1)
-        B = T.match_buffer(b, (n,), "int8", offset_factor=1)
-        C = T.match_buffer(c, (1,), "int32", offset_factor=1)
+        A = T.match_buffer(a, (n,), operand, offset_factor=1)
+        B = T.match_buffer(b, (n,), operand, offset_factor=1)
+        C = T.match_buffer(c, (1,), accumulator, offset_factor=1)
         with T.sblock("root"):
             T.reads(C[0], A[0:n], B[0:n])
             T.writes(C[0])
-            C[0] = C[0] + T.call_extern("int32", DOT_S8, A.access_ptr("r"), B.access_ptr("r"),
-                                        n)
+            C[0] = C[0] + T.call_extern(accumulator, function, A.access_ptr("r"),
+                                        B.access_ptr("r"), n)
 
     s_tir.TensorIntrin.register(name, desc, impl)
     return name
 
 
-def tensorize_dot(sch: s_tir.Schedule, block) -> bool:
-    """Replace ``block``'s innermost loop by an ``edgec_dot_s8`` call, if it is an int8 dot
-    product over both operands' contiguous last axis; the schedule is unchanged otherwise."""
+def tensorize_dot(sch: s_tir.Schedule, block, float_too: bool = False) -> bool:
+    """Replace ``block``'s innermost loop by an ``edgec_dot_s8`` call (``edgec_dot_f32`` too
+    with ``float_too``), if it is a dot product over both operands' contiguous last axis; the
+    schedule is unchanged otherwise."""
     loops = sch.get_loops(block)
     if not loops:
         return False
-    extent = sch.get(loops[-1]).extent
     try:
-        n = int(extent)
+        n = int(sch.get(loops[-1]).extent)
     except TypeError:
         return False
     if n < MIN_LENGTH:
         return False
-    try:
-        sch.tensorize(loops[-1], _register(n))
-    except (s_tir.ScheduleError, ValueError, RuntimeError):
-        return False
-    return True
+    for kind in ("s8", "f32") if float_too else ("s8",):
+        try:
+            sch.tensorize(loops[-1], _register(kind, n))
+            return True
+        except (s_tir.ScheduleError, ValueError, RuntimeError):
+            continue
+    return False
 
 
 # The C definition the back end puts in model.c when a kernel calls it.
@@ -101,6 +105,22 @@ static inline int32_t edgec_dot_s8(const void *a_ptr, const void *b_ptr, int32_t
   }
 #endif
   for (; n > 0; --n) acc += (int32_t)*a++ * (int32_t)*b++;
+  return acc;
+}
+"""
+
+# With Helium only (the kernels of other cores keep their loops): four float lanes per VFMA.
+C_SOURCE_F32 = """\
+#include <arm_mve.h>
+/* float32 dot product: four products per Helium VFMA, the lanes summed at the end. */
+static inline float edgec_dot_f32(const void *a_ptr, const void *b_ptr, int32_t n) {
+  const float *a = (const float *)a_ptr;
+  const float *b = (const float *)b_ptr;
+  float32x4_t sum = vdupq_n_f32(0.0f);
+  for (; n >= 4; n -= 4, a += 4, b += 4) sum = vfmaq_f32(sum, vld1q_f32(a), vld1q_f32(b));
+  float acc = (vgetq_lane_f32(sum, 0) + vgetq_lane_f32(sum, 1)) +
+              (vgetq_lane_f32(sum, 2) + vgetq_lane_f32(sum, 3));
+  for (; n > 0; --n) acc += *a++ * *b++;
   return acc;
 }
 """

@@ -150,6 +150,10 @@ def emit(program: Program, kernels: Kernels, plan: Plan, scratch: dict[int, int]
         from edgec.schedules.mcu_dot import C_SOURCE
 
         lines.append(C_SOURCE)
+    if kernels.dot_f32:
+        from edgec.schedules.mcu_dot import C_SOURCE_F32
+
+        lines.append(C_SOURCE_F32)
     lines.append(kernels.source)
     lines += _weights(program, prefix)
     lines += _shapes_and_driver(program, kernels, plan, scratch, params, prefix, signature)

@@ -30,6 +30,7 @@ class Kernels:
     workspace: dict[str, list[int]]  # kernel name -> its workspace requests (bytes, in order)
     math: bool                      # whether it calls <math.h>
     dot_s8: bool = False            # whether it calls edgec_dot_s8 (emit defines it)
+    dot_f32: bool = False           # ... edgec_dot_f32
 
 
 def generate(mod: tvm.IRModule, target: tvm.target.Target, prefix: str,
@@ -51,7 +52,7 @@ def generate(mod: tvm.IRModule, target: tvm.target.Target, prefix: str,
     symbols = {name: f"{prefix}k_{name}" for name in funcs}
     return Kernels(source=_self_contained(source, symbols), symbols=symbols,
                    workspace=_workspace(source), math="<math.h>" in source,
-                   dot_s8="edgec_dot_s8(" in source)
+                   dot_s8="edgec_dot_s8(" in source, dot_f32="edgec_dot_f32(" in source)
 
 
 def _workspace(source: str) -> dict[str, list[int]]:
@@ -79,7 +80,7 @@ def _self_contained(source: str, symbols: dict[str, str]) -> str:
     text = re.sub(r"// CodegenC: NOTE: Auto-generated entry function\n.*?\n}(\n|$)", "", text,
                   flags=re.S)
     # declarations of functions that are not kernels (fmaf, expf: <math.h> has them;
-    # edgec_dot_s8: emit defines it)
+    # edgec_dot_s8, edgec_dot_f32: emit defines them)
     text = re.sub(r"^TVM_DLL (?![^\n]*\b" + _PREFIX + r")[^\n]*\);\n", "", text, flags=re.M)
     for name, symbol in sorted(symbols.items(), key=lambda kv: -len(kv[0])):
         text = re.sub(rf"\b{_PREFIX}{re.escape(name)}\b", symbol, text)
