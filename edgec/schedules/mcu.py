@@ -12,7 +12,10 @@ must reserve in the arena for the kernel's whole call; this rule removes them:
    output shrinks to a scalar on the stack; the accumulator's initialization is hoisted out of
    the reduction loops;
 3. an int8 dot product over a contiguous innermost axis becomes a call to ``edgec_dot_s8``
-   (``mcu_dot.py``: Helium or SMLAD), a float32 one on Helium cores to ``edgec_dot_f32``.
+   (``mcu_dot.py``: Helium or SMLAD), a float32 one on Helium cores to ``edgec_dot_f32``;
+   for a padded convolution that means copying each output position's input window
+   (``KH x KW x C`` values, a stack buffer) first, which is done only where every such
+   convolution of the kernel then becomes a dot-product call.
 
 Loops keep TVM's order (output positions outside, reduction axes inside: for a channels-last
 convolution the innermost loop walks input channels, contiguous in both operands). No
@@ -22,6 +25,7 @@ A block this rule cannot move keeps its workspace (the C back end sizes and plan
 
 from __future__ import annotations
 
+import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
@@ -34,17 +38,28 @@ class SmallFootprint(ScheduleRule):
     def apply(self, func: tirx.PrimFunc, target: Target, _tunable: bool):
         if not isinstance(func, tirx.PrimFunc) or target.kind.name != "c":
             return None
-        sch = s_tir.Schedule(func)
-        _inline_injective(sch)
-        infos = normalize_prim_func(sch)
-        if infos is None:
-            return sch
         helium = bool(getattr(target, "features", None) is not None
                       and target.features.has_mve)
-        for info in infos:
-            if info.is_reduction():
-                _epilogue_per_element(sch, info, helium)
-        return sch
+        # First with padding windows (see _window), kept only if every windowed reduction
+        # became a dot-product call; else padding inlined everywhere.
+        for windows in (True, False):
+            sch = s_tir.Schedule(func)
+            kept = _inline_injective(sch, keep_windows=windows)
+            if windows and not kept:
+                continue
+            infos = normalize_prim_func(sch)
+            if infos is None:
+                if windows:
+                    continue
+                return sch
+            calls = 0
+            for info in infos:
+                if info.is_reduction():
+                    calls += _epilogue_per_element(sch, info, helium, windowed=windows)
+            if windows and calls < len(kept):
+                continue
+            return sch
+        return None
 
 
 def _leaf_blocks(sch: s_tir.Schedule) -> list:
@@ -63,37 +78,74 @@ def _is_spatial(sch: s_tir.Schedule, block) -> bool:
     return all(int(iv.iter_type) == tirx.IterVar.DataPar for iv in sch.get(block).iter_vars)
 
 
-def _inline_injective(sch: s_tir.Schedule) -> None:
+def _is_padding(sch: s_tir.Schedule, block) -> bool:
+    """A block storing ``if_then_else(in bounds, x[...], pad value)``: a pad stage."""
+    body = sch.get(block).body
+    value = getattr(body, "value", None)
+    return isinstance(value, tvm.ir.expr.Call) and \
+        str(getattr(value.op, "name", "")).endswith("if_then_else")
+
+
+def _inline_injective(sch: s_tir.Schedule, keep_windows: bool = False) -> list:
+    """Inline every injective block that has a consumer; with ``keep_windows``, pad stages
+    that feed a reduction stay (returned) for ``_window``."""
+    kept = []
     changed = True
     while changed:
         changed = False
         for block in _leaf_blocks(sch):
             if not _is_spatial(sch, block) or not sch.get_consumers(block):
                 continue
+            if keep_windows and _is_padding(sch, block) and any(
+                    not _is_spatial(sch, c) for c in sch.get_consumers(block)):
+                if not any(sch.get(block).same_as(sch.get(k)) for k in kept):
+                    kept.append(block)
+                continue
             try:
                 sch.compute_inline(block)
                 changed = True
             except s_tir.ScheduleError:
                 continue
+    return kept
 
 
-def _epilogue_per_element(sch: s_tir.Schedule, info, helium: bool = False) -> None:
+def _epilogue_per_element(sch: s_tir.Schedule, info, helium: bool = False,
+                          windowed: bool = False) -> int:
+    """Schedule one reduction block; returns 1 if it became a dot-product call."""
     spatial = [it.loop_rv for it in info.iters if it.kind == "S"]
     reduce = [it.loop_rv for it in info.iters if it.kind == "R"]
     if not spatial or not reduce or any(it.kind not in "SR" for it in info.iters):
-        return
+        return 0
     try:
         sch.reorder(*spatial, *reduce)
     except s_tir.ScheduleError:
-        return
+        return 0
     consumers = sch.get_consumers(info.block_rv)
     if len(consumers) == 1 and _is_spatial(sch, consumers[0]):
         try:
             sch.reverse_compute_at(consumers[0], spatial[-1], preserve_unit_loops=True)
         except s_tir.ScheduleError:
             pass
+    if windowed and not _window(sch, info.block_rv, spatial):
+        return 0
     try:
         sch.decompose_reduction(info.block_rv, reduce[0])
     except s_tir.ScheduleError:
-        return
-    tensorize_dot(sch, info.block_rv, float_too=helium)
+        return 0
+    return int(tensorize_dot(sch, info.block_rv, float_too=helium))
+
+
+def _window(sch: s_tir.Schedule, block, spatial: list) -> bool:
+    """The padded input window of one output position (kernel height x width x channels),
+    copied into a small buffer before the output channels are computed (on the stack up to
+    1 KiB, else kernel scratch in the arena, sized at compile time): the reduction then
+    reads a plain, contiguous buffer (a dot product) instead of testing bounds on every
+    multiply-add, for a copy of ``KH*KW*C`` values per output position."""
+    pads = [p for p in sch.get_producers(block) if _is_padding(sch, p)]
+    if len(pads) != 1 or len(spatial) < 2:
+        return False
+    try:
+        sch.compute_at(pads[0], spatial[-2], preserve_unit_loops=True)
+    except s_tir.ScheduleError:
+        return False
+    return True
