@@ -165,6 +165,7 @@ def compile(  # noqa: A001 - the public name users expect
         library_bytes=sum(len(f) for f in files.values()))
     report.quantization = _quantization_entry(calibrate, rewrites, instructions,
                                               matmul_quantization)
+    report.mcu = c_build.stats()["mcu"] if c_build else None
     manifest = Manifest(
         model=imported.manifest_entry(),
         board={"name": board.name, "arch": board.arch, "kind": board.kind,
@@ -178,7 +179,7 @@ def compile(  # noqa: A001 - the public name users expect
                   "disabled": sorted(options.disabled_passes),
                   "tuning": _tuning_entry(records, rewrites.get("tuned kernel", 0)),
                   "quantization": report.quantization},
-        stats=report.stats_json() | (c_build.stats() if c_build else {}),
+        stats=report.stats_json(),
         files={name: file_entry(data) for name, data in files.items()},
     )
     logger.info("compiled %s for %s in %.1f s", imported.name, board.name, report.seconds["total"])

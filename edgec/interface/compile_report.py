@@ -23,6 +23,7 @@ class CompileReport:
     seconds: dict[str, float]          # import, pipeline, codegen, total
     library_bytes: int
     quantization: dict | None = None   # the manifest's pipeline["quantization"]
+    mcu: dict | None = None            # C back end: memory against the board, arena plan
 
     def stats_json(self) -> dict:
         return {
@@ -32,20 +33,22 @@ class CompileReport:
             "after": self.after.to_json(),
             "rewrites": self.rewrites,
             "library_bytes": self.library_bytes,
+            **({"mcu": self.mcu} if self.mcu else {}),
         }
 
     def lines(self) -> list[str]:
         mcpu = self.target.get("mcpu")
         target = self.target.get("kind", "?") + (f" ({self.target.get('mtriple')}"
                                                  f"{', ' + mcpu if mcpu else ''})"
-                                                 if self.target.get("mtriple") else "")
+                                                 if self.target.get("mtriple") else
+                                                 f" ({mcpu})" if mcpu else "")
         s = self.seconds
         return [
             f"model      {self.model} ({self.opset})",
             f"target     {self.board}: {target}",
             *stats_lines(self.stats_json()),
             *self._quantization_lines(),
-            f"library    {format_size(self.library_bytes)}",
+            f"{'C source' if self.mcu else 'library':<10} {format_size(self.library_bytes)}",
             f"time       {s['total']:.1f} s (import {s['import']:.1f}, passes {s['pipeline']:.1f}, "
             f"codegen {s['codegen']:.1f})",
         ]
@@ -68,9 +71,11 @@ def stats_lines(stats: dict) -> list[str]:
         f"kernels    {before.get('kernels')} -> {after.get('kernels')}",
         f"weights    {format_size(before.get('weight_bytes', 0))} -> "
         f"{format_size(after.get('weight_bytes', 0))}",
-        f"memory     {format_size(before.get('activation_bytes', 0))} -> "
-        f"{format_size(after.get('activation_bytes', 0))} activations (static plan)",
     ]
+    if not stats.get("mcu"):  # a C artifact's memory is its arena (below), not TVM's plan
+        lines.append(f"memory     {format_size(before.get('activation_bytes', 0))} -> "
+                     f"{format_size(after.get('activation_bytes', 0))} activations "
+                     "(static plan)")
     if stats.get("mcu"):
         lines += mcu_lines(stats["mcu"])
     rewrites = dict(stats.get("rewrites") or {})

@@ -105,6 +105,8 @@ def test_float_resnet8_fits_the_stm32f746(tmp_path):
     out = tmp_path / "ic.edgec.tar"
     result = run_cli("compile", path, "--target", "stm32f746", "-o", out)
     assert result.returncode == 0, result.stderr
+    assert re.search(r"RAM        [\d,]+ B of 327,680", result.stdout)
+    assert "flash      " in result.stdout and "C source" in result.stdout
     artifact = edgec.load(out)
     mcu = artifact.manifest.stats["mcu"]
     assert mcu["ram_limit"] == 320 * 1024 and mcu["ram_bytes"] <= mcu["ram_limit"]
