@@ -160,3 +160,20 @@ def test_several_outputs_views_and_copies(tmp_path):
     got = run_on(EMULATE, artifact, feeds).outputs
     for key, want in _ort(path, feeds).items():
         np.testing.assert_array_equal(got[key], want)
+
+
+def test_runtime_library_operators_are_refused_by_name(tmp_path):
+    """TopK is a call into TVM's runtime (its sort library), which a microcontroller lacks."""
+    from edgec.errors import UnsupportedModelError
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 20])
+    outs = [helper.make_tensor_value_info("v", TensorProto.FLOAT, [1, 3]),
+            helper.make_tensor_value_info("i", TensorProto.INT64, [1, 3])]
+    k = helper.make_tensor("k", TensorProto.INT64, [1], [3])
+    model = helper.make_model(helper.make_graph([helper.make_node("TopK", ["x", "k"], ["v", "i"])],
+                                                "topk", [x], outs, [k]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "topk.onnx"
+    onnx.save(model, path)
+    with pytest.raises(UnsupportedModelError, match="'tvm.contrib.sort.topk'.*no TVM runtime"):
+        edgec.compile(path, "cortex-m4")

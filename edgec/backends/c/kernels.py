@@ -16,7 +16,7 @@ import re
 import tvm
 
 from edgec.backends.c import intrinsics  # noqa: F401  (registers the C math lowering)
-from edgec.errors import InternalError
+from edgec.errors import InternalError, UnsupportedModelError
 
 _PREFIX = "__tvm_ffi_"
 _WORKSPACE = re.compile(r"TVMBackendAllocWorkspace\(1, dev_id, \(uint64_t\)(\d+)ULL")
@@ -49,10 +49,29 @@ def generate(mod: tvm.IRModule, target: tvm.target.Target, prefix: str,
         raise InternalError("TVM's C code generation failed: " +
                             (text.splitlines()[-1] if text else type(err).__name__)) from err
     source = lib.inspect_source()
+    _refuse_runtime_calls(source)
     symbols = {name: f"{prefix}k_{name}" for name in funcs}
     return Kernels(source=_self_contained(source, symbols), symbols=symbols,
                    workspace=_workspace(source), math="<math.h>" in source,
                    dot_s8="edgec_dot_s8(" in source, dot_f32="edgec_dot_f32(" in source)
+
+
+_RUNTIME_CALL = re.compile(r'TVMFFIEnvModLookupFromImports\([^,]*, "([^"]+)"')
+
+
+def _refuse_runtime_calls(source: str) -> None:
+    """A kernel that calls a function of TVM's runtime (sort, top-k, non-maximum suppression
+    are TVM library calls, not generated loops) cannot run where there is no runtime."""
+    starts = [(m.start(), m.group(1)) for m in _FUNCTION.finditer(source)]
+    for i, (start, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(source)
+        called = _RUNTIME_CALL.search(source, start, end)
+        if called:
+            raise UnsupportedModelError(
+                f"kernel '{name}' calls TVM's runtime function '{called.group(1)}' (operators "
+                "such as TopK, sorting and non-maximum suppression run as runtime calls): a "
+                "microcontroller has no TVM runtime; compile for a Linux board, or take the "
+                "operator out of the model")
 
 
 def _workspace(source: str) -> dict[str, list[int]]:
