@@ -7,8 +7,8 @@ Per model and board: edgec's arena bytes (and the lower bound no plan can beat),
 static), the instruction count of one run under qemu -icount (instructions, not cycles or
 time), and the outputs against LiteRT (ONNX Runtime for the digits model) on a few random
 inputs. Beside them, TFLite Micro's planned activation arena for the same .tflite file
-(measured with the ``tflite-micro`` package's host interpreter when it is installed) and the
-.tflite file's size. A benchmark, not a test.
+(measured with the ``tflite-micro`` package's host interpreter when it is installed:
+``pip install -e '.[tflm]'``) and the .tflite file's size. A benchmark, not a test.
 
     python examples/benchmarks/mcu.py [--boards cortex-m4,stm32f746] [--models kws,vww,...]
         [--samples 2] [--json out.json]
