@@ -15,7 +15,10 @@ must reserve in the arena for the kernel's whole call; this rule removes them:
    (``mcu_dot.py``: Helium or SMLAD), a float32 one on Helium cores to ``edgec_dot_f32``;
    for a padded convolution that means copying each output position's input window
    (``KH x KW x C`` values, a stack buffer) first, which is done only where every such
-   convolution of the kernel then becomes a dot-product call.
+   convolution of the kernel then becomes a dot-product call;
+4. int8 weights kept in int8 (``FoldPrologues``) are decoded one output channel's row at a
+   time into a stack buffer, with the output channels the outermost loop, so the decoding
+   costs one conversion per weight, not one per multiply-add.
 
 Loops keep TVM's order (output positions outside, reduction axes inside: for a channels-last
 convolution the innermost loop walks input channels, contiguous in both operands). No
@@ -96,6 +99,8 @@ def _inline_injective(sch: s_tir.Schedule, keep_windows: bool = False) -> list:
         for block in _leaf_blocks(sch):
             if not _is_spatial(sch, block) or not sch.get_consumers(block):
                 continue
+            if sch.get(block).name_hint == WEIGHT_DECODE:
+                continue  # hoisted per output channel by _epilogue_per_element
             if keep_windows and _is_padding(sch, block) and any(
                     not _is_spatial(sch, c) for c in sch.get_consumers(block)):
                 if not any(sch.get(block).same_as(sch.get(k)) for k in kept):
@@ -114,12 +119,27 @@ def _epilogue_per_element(sch: s_tir.Schedule, info, helium: bool = False,
     """Schedule one reduction block; returns 1 if it became a dot-product call."""
     spatial = [it.loop_rv for it in info.iters if it.kind == "S"]
     reduce = [it.loop_rv for it in info.iters if it.kind == "R"]
-    if not spatial or not reduce or any(it.kind not in "SR" for it in info.iters):
+    decode = _decode_producer(sch, info.block_rv)
+    if not spatial or not reduce or any(it.kind not in "SR" for it in info.iters) or \
+            (decode is not None and windowed):
+        _inline_all(sch, [decode] if decode is not None else [])
         return 0
+    channel = _channel_loop(sch, info, decode) if decode is not None else None
+    if channel is not None:  # output channels outermost: each weight row decoded once
+        spatial = [channel] + [loop for loop in spatial if not
+                               sch.get(loop).same_as(sch.get(channel))]
     try:
         sch.reorder(*spatial, *reduce)
     except s_tir.ScheduleError:
+        _inline_all(sch, [decode] if decode is not None else [])
         return 0
+    if decode is not None:
+        try:
+            if channel is None:
+                raise s_tir.ScheduleError("no output-channel loop")
+            sch.compute_at(decode, channel, preserve_unit_loops=True)
+        except s_tir.ScheduleError:
+            _inline_all(sch, [decode])
     consumers = sch.get_consumers(info.block_rv)
     if len(consumers) == 1 and _is_spatial(sch, consumers[0]):
         try:
@@ -133,6 +153,34 @@ def _epilogue_per_element(sch: s_tir.Schedule, info, helium: bool = False,
     except s_tir.ScheduleError:
         return 0
     return int(tensorize_dot(sch, info.block_rv, float_too=helium))
+
+
+WEIGHT_DECODE = "weight_decode"  # passes/fold_prologues.py: int8 weights decoded to float
+
+
+def _decode_producer(sch: s_tir.Schedule, block):
+    found = [p for p in sch.get_producers(block) if sch.get(p).name_hint == WEIGHT_DECODE]
+    return found[0] if len(found) == 1 else None
+
+
+def _inline_all(sch: s_tir.Schedule, blocks: list) -> None:
+    for block in blocks:
+        try:
+            sch.compute_inline(block)
+        except s_tir.ScheduleError:
+            pass
+
+
+def _channel_loop(sch: s_tir.Schedule, info, decode):
+    """The spatial loop that indexes the decoded weights: the output channel."""
+    written = sch.get(decode).writes[0].source
+    regions = [r for r in sch.get(info.block_rv).reads if r.source.same_as(written)]
+    if len(regions) != 1:
+        return None
+    used = {v.name for dim in regions[0].region
+            for v in tvm.tirx.analysis.undefined_vars(dim.min)}
+    loops = [it.loop_rv for it in info.iters if it.kind == "S" and it.var.name in used]
+    return loops[0] if len(loops) == 1 else None
 
 
 def _window(sch: s_tir.Schedule, block, spatial: list) -> bool:

@@ -62,10 +62,55 @@ def test_no_match_is_a_no_op(apply):
     x = relax.Var("x", relax.TensorType((1, 3, 8, 8), "float32"))
     with bb.function("main", [x]):
         with bb.dataflow():
-            y = bb.emit(relax.op.nn.conv2d(x, relax.const(np.ones((4, 3, 3, 3), "float32")),
-                                           padding=1))
+            weight = np.random.default_rng(3).standard_normal((4, 3, 3, 3)).astype("float32")
+            y = bb.emit(relax.op.nn.conv2d(x, relax.const(weight), padding=1))
             out = bb.emit_output(relax.op.nn.avg_pool2d(y, pool_size=2))
         bb.emit_func_output(out)
     mod = bb.get()
     after, log = apply(FoldPrologues(), mod)
     assert log == {} and after.same_as(mod)
+
+
+def test_float_weights_that_are_int8_stay_int8(apply):
+    """A dynamic-range model's weights (int8 x per-channel scale, dequantized on import): the
+    kernel stores them as int8 and decodes them, to the same float products."""
+    rng = np.random.default_rng(2)
+    q = rng.integers(-127, 128, (8, 3, 3, 4)).astype(np.float32)
+    q[:, 0, 0, 0] = 127  # each channel's largest magnitude: its scale is max / 127
+    scales = rng.uniform(0.001, 0.1, 8).astype(np.float32)
+    weight = (q * scales[:, None, None, None]).astype(np.float32)
+    dense = (rng.integers(-127, 128, (24, 5)) * np.float32(0.02)).astype(np.float32)
+    dense[0, 0] = 127 * np.float32(0.02)
+    for w, expect in ((weight, 2), (weight + np.float32(1e-4), 1)):  # the second: not int8
+        bb = relax.BlockBuilder()
+        x = relax.Var("x", relax.TensorType((1, 6, 6, 4), "float32"))
+        with bb.function("main", [x]):
+            with bb.dataflow():
+                y = bb.emit(relax.op.nn.conv2d(x, relax.const(w), padding=1,
+                                               data_layout="NHWC", kernel_layout="OHWI"))
+                y = bb.emit(relax.op.reshape(relax.op.nn.relu(y), (12, 24)))
+                out = bb.emit_output(relax.op.matmul(y, relax.const(dense)))
+            bb.emit_func_output(out)
+        before = bb.get()
+        after, log = apply(FoldPrologues(), before)
+        assert log.get("int8 weights kept (float weight decoded in its kernel)", 0) == expect
+        x_value = rng.standard_normal((1, 6, 6, 4)).astype(np.float32)
+        np.testing.assert_allclose(run_module(after, x_value), run_module(before, x_value),
+                                   rtol=1e-5, atol=1e-5)
+        if expect == 2:
+            int8 = [c for c in _constants(after) if c.dtype == np.int8]
+            assert {c.size for c in int8} == {weight.size, dense.size}
+
+
+def _constants(mod) -> list[np.ndarray]:
+    from edgec.passes.bindings import constant_array
+
+    found = []
+
+    def visit(expr):
+        value = constant_array(expr)
+        if value is not None:
+            found.append(value)
+
+    relax.analysis.post_order_visit(mod["main"], visit)
+    return found
