@@ -66,6 +66,9 @@ def add_parser(sub) -> None:
                    help="largest accepted loss, e.g. 1%% (top-1 points with --labels, else "
                         "relative RMS error): the most sensitive layers go back to float "
                         "until it holds")
+    p.add_argument("--c-name", metavar="NAME",
+                   help="microcontroller boards: the name in model.h's symbols "
+                        "(edgec_NAME_run, EDGEC_NAME_ARENA_BYTES; default: the model's name)")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR after every pass into DIR")
     p.add_argument("--pass-times", action="store_true", help="print the time of every pass")
     p.set_defaults(func=run)
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                              int8_adds=args.int8_adds,
                              evaluation=args.evaluation,
                              labels=args.labels, accuracy_budget=args.accuracy_budget,
-                             group_size=args.group_size)
+                             group_size=args.group_size, c_name=args.c_name)
     artifact.save(output)
     report = artifact.report
     for line in report.lines():

@@ -57,6 +57,7 @@ def compile(  # noqa: A001 - the public name users expect
     accuracy_budget: str | float | None = None,
     accuracy_metric=None,
     group_size: int = 32,
+    c_name: str | None = None,
 ) -> Artifact:
     """Compile an ONNX model (path, bytes or ModelProto) or a TFLite model (``.tflite`` path or
     bytes) for ``target``.
@@ -88,10 +89,16 @@ def compile(  # noqa: A001 - the public name users expect
     ``accuracy_metric(float_outputs, int8_outputs) -> loss`` replaces both measures with the
     task's own (arrays: the first output of every evaluation sample, stacked; the loss a
     fraction, 0 meaning as good as float, compared with the budget).
+
+    ``c_name`` (microcontroller boards) names the C symbols: ``edgec_<c_name>_run``,
+    ``EDGEC_<C_NAME>_ARENA_BYTES`` (default: the model's name), so that two models can share
+    one firmware.
     """
     start = time.perf_counter()
     resolved = resolve_target(target)
     board = resolved.board
+    if c_name is not None:
+        _check_c_name(c_name, board)
     find_compiler(board.toolchain, board.name)  # fail before the slow part
     shapes = shape_map(input_shapes)
     import edgec.passes.ops  # noqa: F401  (registers edgec's operators before import)
@@ -146,7 +153,7 @@ def compile(  # noqa: A001 - the public name users expect
     t_pipeline = time.perf_counter()
 
     if options.backend == "c":
-        c_build = _build_c(mod, tvm_target, board, imported)
+        c_build = _build_c(mod, tvm_target, board, imported, c_name)
         files, entry, instructions = c_build.files(), c_build.entry(), None
     else:
         library = build_library(mod, tvm_target, board.toolchain, board.name)
@@ -191,12 +198,23 @@ def compile(  # noqa: A001 - the public name users expect
 BACKENDS = {"cpu": "vm", "gpu": "vm", "mcu": "c"}
 
 
-def _build_c(mod, tvm_target, board, imported):
+def _check_c_name(name: str, board) -> None:
+    import re
+
+    if board.kind != "mcu":
+        raise OptionError(f"--c-name names the C symbols of a microcontroller artifact; board "
+                          f"'{board.name}' builds a shared library (drop --c-name)")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise OptionError(f"--c-name {name!r}: must be a C identifier (letters, digits, "
+                          "underscores, not starting with a digit)")
+
+
+def _build_c(mod, tvm_target, board, imported, c_name=None):
     from edgec.backends.c.build import build_c
 
     describe = (f"{imported.name} compiled by edgec {edgec.__version__} for {board.name} "
                 f"({board.description})")
-    return build_c(mod, tvm_target, board, imported.name,
+    return build_c(mod, tvm_target, board, c_name or imported.name,
                    [s.name for s in imported.signature.inputs],
                    [s.name for s in imported.signature.outputs], describe)
 

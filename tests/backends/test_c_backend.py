@@ -176,3 +176,17 @@ def test_runtime_library_operators_are_refused_by_name(tmp_path):
     onnx.save(model, path)
     with pytest.raises(UnsupportedModelError, match="'tvm.contrib.sort.topk'.*no TVM runtime"):
         edgec.compile(path, "cortex-m4")
+
+
+def test_c_name_names_the_symbols(digits_model, tmp_path):
+    out = tmp_path / "d.edgec.tar"
+    result = run_cli("compile", digits_model, "-t", "cortex-m4", "-s", "input:1,1,8,8",
+                     "--c-name", "digits2", "-o", out)
+    assert result.returncode == 0, result.stderr
+    header = edgec.load(out).files["model.h"].decode()
+    assert "int32_t edgec_digits2_run(" in header and "EDGEC_DIGITS2_ARENA_BYTES" in header
+    for name, board, why in (("2x", "cortex-m4", "C identifier"),
+                             ("ok", "host", "microcontroller artifact")):
+        result = run_cli("compile", digits_model, "-t", board, "-s", "input:1,1,8,8",
+                         "--c-name", name, "-o", tmp_path / "x.edgec.tar")
+        assert result.returncode == 2 and why in result.stderr
