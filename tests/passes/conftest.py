@@ -24,6 +24,18 @@ def assert_same_values(before: tvm.IRModule, after: tvm.IRModule, *shapes, atol=
                                atol=atol, rtol=1e-5)
 
 
+def relax_ops(mod: tvm.IRModule) -> list[str]:
+    """The Relax operators ``main`` calls, in visiting order."""
+    names = []
+
+    def visit(expr):
+        if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
+            names.append(expr.op.name)
+
+    relax.analysis.post_order_visit(mod["main"], visit)
+    return names
+
+
 @pytest.fixture
 def apply():
     """apply(pass, mod) -> (new module, rewrite counts)."""

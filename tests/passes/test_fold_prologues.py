@@ -4,22 +4,11 @@ with it (a call_tir computing both), with the same values."""
 from __future__ import annotations
 
 import numpy as np
-import tvm
 from tvm import relax
 
 from edgec.passes.fold_prologues import FoldPrologues
-from tests.passes.conftest import run_module
+from tests.passes.conftest import relax_ops, run_module
 
-
-def _ops(mod) -> list[str]:
-    names = []
-
-    def visit(expr):
-        if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
-            names.append(expr.op.name)
-
-    relax.analysis.post_order_visit(mod["main"], visit)
-    return names
 
 
 def _int8_block(pool: str = "avg"):
@@ -48,7 +37,7 @@ def test_pad_and_casts_fold_into_their_kernels(apply):
         before = _int8_block(pool)
         after, log = apply(FoldPrologues(), before)
         assert log == {"pad folded into conv2d": 1, "cast folded into pooling": 1}
-        ops = _ops(after)
+        ops = relax_ops(after)
         assert "relax.nn.pad" not in ops and "relax.nn.conv2d" not in ops
         assert f"relax.nn.{pool}_pool2d" not in ops and ops.count("relax.call_tir") == 2
         x = np.random.default_rng(1).integers(-128, 128, (1, 9, 7, 4)).astype("int8")

@@ -9,7 +9,7 @@ import tvm
 from tvm import relax
 
 from edgec.passes.split_transposed_conv import SplitTransposedConv
-from tests.passes.conftest import assert_same_values
+from tests.passes.conftest import assert_same_values, relax_ops
 
 
 def _module(ci=6, co=3, k=2, stride=2, padding=0, hw=5, groups=1):
@@ -27,23 +27,13 @@ def _module(ci=6, co=3, k=2, stride=2, padding=0, hw=5, groups=1):
     return bb.get(), (1, ci, hw, hw)
 
 
-def _ops(mod) -> list[str]:
-    names = []
-
-    def visit(expr):
-        if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
-            names.append(expr.op.name)
-
-    relax.analysis.post_order_visit(mod["main"], visit)
-    return names
-
 
 @pytest.mark.parametrize("k", [2, 3])
 def test_kernel_equal_to_stride_splits(apply, k):
     mod, shape = _module(k=k, stride=k)
     after, log = apply(SplitTransposedConv(), mod)
     assert log == {"split conv2d_transpose (kernel = stride)": 1}
-    ops = _ops(after)
+    ops = relax_ops(after)
     assert "relax.nn.conv2d_transpose" not in ops and "relax.nn.conv2d" in ops
     assert "relax.permute_dims" in ops
     assert_same_values(mod, after, shape)
