@@ -190,3 +190,17 @@ def test_c_name_names_the_symbols(digits_model, tmp_path):
         result = run_cli("compile", digits_model, "-t", board, "-s", "input:1,1,8,8",
                          "--c-name", name, "-o", tmp_path / "x.edgec.tar")
         assert result.returncode == 2 and why in result.stderr
+
+
+def test_float16_models_are_refused_with_what_to_do(tmp_path):
+    from edgec.errors import UnsupportedModelError
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 8])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "h",
+                                                [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "half.onnx"
+    onnx.save(model, path)
+    with pytest.raises(UnsupportedModelError, match="input 'x' is float16.*convert the model"):
+        edgec.compile(path, "cortex-m4")

@@ -131,6 +131,7 @@ def build_program(mod: tvm.IRModule, input_names: list[str], output_names: list[
     else:
         outputs = [tensor_of(result)]
     program = Program(tensors, calls, inputs, outputs)
+    _check_dtypes(program)
     _mark_outputs(program, output_names)
     _lifetimes(program)
     return program
@@ -163,6 +164,22 @@ def _static(sinfo) -> tuple[tuple[int, ...], str]:
                                "--input-shape)")
         dims.append(int(dim))
     return tuple(dims), str(sinfo.dtype)
+
+
+# Types a Cortex-M kernel cannot compute in portable C (TVM writes float16 as a type named
+# ``half`` that C does not have; arm-none-eabi-gcc's __fp16 needs target flags).
+_UNSUPPORTED_DTYPES = ("float16", "bfloat16")
+
+
+def _check_dtypes(program: Program) -> None:
+    for tensor in program.tensors:
+        if tensor.dtype in _UNSUPPORTED_DTYPES:
+            where = f"input '{tensor.name}'" if tensor.role == INPUT else \
+                f"output '{tensor.name}'" if tensor.name else "a tensor"
+            raise UnsupportedModelError(
+                f"{where} is {tensor.dtype}: the microcontroller back end computes in float32 "
+                "and integers (int8 for quantized models); convert the model to float32 (or "
+                "quantize it, --quantize int8)")
 
 
 def _mark_outputs(program: Program, names: list[str]) -> None:
