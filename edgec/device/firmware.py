@@ -117,7 +117,7 @@ def build_firmware(board, root: Path) -> Path:
     if compiler is None:
         raise ToolchainError(f"building firmware for '{board.name}' needs "
                              f"'{board.toolchain.compiler}'; install it (Debian/Ubuntu: sudo "
-                             f"apt-get install {board.toolchain.package} libnewlib-arm-none-eabi)")
+                             f"apt-get install {board.toolchain.package})")
     from edgec.backends.c.build import compile_flags
 
     command = [compiler, *compile_flags(board), "-Wall", "-Wextra", "-nostartfiles",

@@ -157,6 +157,12 @@ def reference_build(sources: Sources, board, arena_bytes: int) -> dict:
         except FileNotFoundError as err:
             raise ToolchainError(f"'{compiler}' is not installed; install it (Debian/Ubuntu: "
                                  f"sudo apt-get install {board.toolchain.package})") from err
+        if done.returncode != 0 and re.search(r"fatal error: \S+\.h: No such file",
+                                              done.stderr):
+            raise ToolchainError(f"'{compiler}' has no C library headers ("
+                                 + done.stderr.split("fatal error: ", 1)[1].splitlines()[0]
+                                 + f"); install them (Debian/Ubuntu: sudo apt-get install "
+                                 f"{board.toolchain.package})")
         if done.returncode != 0:
             raise InternalError("the generated C does not compile cleanly with "
                                 f"{compiler} {' '.join(WARNING_FLAGS)}: "
