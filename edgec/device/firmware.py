@@ -13,7 +13,6 @@ nothing about wait states, caches or the real clock.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import subprocess
 import tempfile
 from importlib import resources
@@ -22,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from edgec.backends.c.emit import C_TYPES
-from edgec.errors import DeviceError, InternalError, ToolchainError
+from edgec.build.codegen import find_compiler
+from edgec.device.emulator import require_qemu
+from edgec.errors import DeviceError, InternalError
 from edgec.signature import numpy_dtype
 
 TIMEOUT_S = 900
@@ -35,26 +36,17 @@ class FirmwareRun:
     outputs: list[np.ndarray]
     instructions: int
     ticks: int
-    sizes: dict[str, int]   # text / data / bss of the firmware image
 
 
 def run_firmware(board, manifest, files: dict[str, bytes], arrays: list[np.ndarray]
                  ) -> FirmwareRun:
-    qemu = shutil.which(board.emulator.qemu)
-    if qemu is None:
-        raise ToolchainError(f"emulating '{board.name}' needs '{board.emulator.qemu}'; install "
-                             f"it (Debian/Ubuntu: sudo apt-get install {board.emulator.package})")
+    qemu = require_qemu(board)
     signature = manifest.signature
     with tempfile.TemporaryDirectory(prefix="edgec-firmware-") as tmp:
         root = Path(tmp)
         for name in (manifest.entry["source"], manifest.entry["header"]):
             (root / name).write_bytes(files[name])
-        (root / "harness.c").write_text(harness_source(manifest))
-        (root / "link.ld").write_text(linker_script(board))
-        for path in ("startup.c", "firmware.h"):
-            (root / path).write_bytes(resources.files("edgec.device").joinpath(
-                "firmware", path).read_bytes())
-        elf = build_firmware(board, root)
+        elf = build_firmware(board, root, harness_source(manifest))
         for index, array in enumerate(arrays):
             (root / f"in{index}.bin").write_bytes(np.ascontiguousarray(array).tobytes())
         command = _qemu_command(qemu, board, elf)
@@ -76,27 +68,19 @@ def run_firmware(board, manifest, files: dict[str, bytes], arrays: list[np.ndarr
             outputs.append(np.frombuffer(data, dtype=numpy_dtype(spec.dtype)).reshape(
                 spec.shape).copy())
         ticks = int((root / "ticks.txt").read_text().strip())
-        sizes = _sizes(board, elf)
     per_tick = 1e9 / board.emulator.systick_hz if board.emulator.systick_hz else 1.0
-    return FirmwareRun(outputs, int(round(ticks * per_tick)), ticks, sizes)
+    return FirmwareRun(outputs, int(round(ticks * per_tick)), ticks)
 
 
 def check_board(board) -> str:
     """Build and run an empty firmware for ``board``: the cross compiler, newlib and qemu are
     installed and work. Returns a line saying so."""
-    qemu = shutil.which(board.emulator.qemu)
-    if qemu is None:
-        raise ToolchainError(f"emulating '{board.name}' needs '{board.emulator.qemu}'; install "
-                             f"it (Debian/Ubuntu: sudo apt-get install {board.emulator.package})")
+    qemu = require_qemu(board)
     with tempfile.TemporaryDirectory(prefix="edgec-firmware-") as tmp:
         root = Path(tmp)
-        for path in ("startup.c", "firmware.h"):
-            (root / path).write_bytes(resources.files("edgec.device").joinpath(
-                "firmware", path).read_bytes())
-        (root / "harness.c").write_text('#include "firmware.h"\nint main(void) { return 7; }\n')
         (root / "model.c").write_text("typedef int edgec_empty;\n")
-        (root / "link.ld").write_text(linker_script(board))
-        elf = build_firmware(board, root)
+        elf = build_firmware(board, root,
+                             '#include "firmware.h"\nint main(void) { return 7; }\n')
         done = subprocess.run(_qemu_command(qemu, board, elf), cwd=root, capture_output=True,
                               text=True, timeout=60)
     if done.returncode != 7:
@@ -112,13 +96,17 @@ def _qemu_command(qemu: str, board, elf: Path) -> list[str]:
             "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf)]
 
 
-def build_firmware(board, root: Path) -> Path:
-    compiler = shutil.which(board.toolchain.compiler)
-    if compiler is None:
-        raise ToolchainError(f"building firmware for '{board.name}' needs "
-                             f"'{board.toolchain.compiler}'; install it (Debian/Ubuntu: sudo "
-                             f"apt-get install {board.toolchain.package})")
+def build_firmware(board, root: Path, harness: str) -> Path:
+    """Link ``root/model.c`` with the start-up code, ``harness`` (C with ``main``) and the
+    board's linker script into ``root/firmware.elf``."""
     from edgec.backends.c.build import compile_flags
+
+    compiler = find_compiler(board.toolchain, board.name)
+    (root / "harness.c").write_text(harness)
+    (root / "link.ld").write_text(linker_script(board))
+    for path in ("startup.c", "firmware.h"):
+        (root / path).write_bytes(resources.files("edgec.device").joinpath(
+            "firmware", path).read_bytes())
 
     command = [compiler, *compile_flags(board), "-Wall", "-Wextra", "-nostartfiles",
                "--specs=nano.specs", "-T", "link.ld", "-Wl,--gc-sections", "-I.",
@@ -131,16 +119,6 @@ def build_firmware(board, root: Path) -> Path:
                               + "; ".join(l for l in text.splitlines() if "overflow" in l)[:400])
         raise InternalError(f"building the firmware for {board.name} failed: {text[-600:]}")
     return root / "firmware.elf"
-
-
-def _sizes(board, elf: Path) -> dict[str, int]:
-    size_tool = board.toolchain.compiler.removesuffix("gcc") + "size"
-    out = subprocess.run([size_tool, str(elf)], capture_output=True, text=True).stdout
-    lines = out.strip().splitlines()
-    if len(lines) < 2:
-        return {}
-    text, data, bss = (int(v) for v in lines[1].split()[:3])
-    return {"text": text, "data": data, "bss": bss}
 
 
 def harness_source(manifest) -> str:

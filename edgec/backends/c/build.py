@@ -16,7 +16,8 @@ import tvm
 from edgec.backends.c import arena as arena_plan
 from edgec.backends.c.emit import Sources, c_identifier, emit
 from edgec.backends.c.kernels import generate
-from edgec.backends.c.program import ARENA, OUTPUT, Program, build_program
+from edgec.backends.c.program import ARENA, Program, build_program
+from edgec.build.codegen import find_compiler
 from edgec.errors import DoesNotFitError, InternalError, ToolchainError
 
 logger = logging.getLogger(__name__)
@@ -110,10 +111,6 @@ def arena_buffers(program: Program, scratch: dict[int, int]) -> list[arena_plan.
     caller may keep its inputs and outputs there, at their ``_OFFSET``, and need no other
     RAM for them; one that passes buffers of its own leaves those places unused)."""
     end = len(program.calls)  # the step after the last kernel: outputs copied, returned
-    for index in program.outputs:
-        root = program.root(index)
-        if not (root.role == OUTPUT and root.position == program.outputs.index(index)):
-            root.last_use = end  # copied into its output at the end
     buffers = [arena_plan.Buffer(t.index, t.nbytes, t.producer, t.last_use)
                for t in program.tensors
                if t.role == ARENA and t.base is None and t.producer is not None]
@@ -124,10 +121,10 @@ def arena_buffers(program: Program, scratch: dict[int, int]) -> list[arena_plan.
         buffers.append(arena_plan.Buffer(("input", index), root.nbytes, 0,
                                          max(0, root.last_use)))
     for position, index in enumerate(program.outputs):
-        root = program.root(index)
+        producer = program.root(index).producer
         tensor = program.tensors[index]
-        first = root.producer if root.role == OUTPUT and root.position == position and \
-            root.producer is not None else end
+        first = producer if program.written_in_place(position) and producer is not None \
+            else end
         buffers.append(arena_plan.Buffer(("output", position), tensor.nbytes, first, end))
     return buffers
 
@@ -143,7 +140,7 @@ def compile_flags(board) -> list[str]:
 def reference_build(sources: Sources, board, arena_bytes: int) -> dict:
     """Compile ``model.c`` for the board (warnings are errors), measure it with ``size`` and
     ``-fstack-usage``, and check it against the board's flash and RAM."""
-    compiler = board.toolchain.compiler
+    compiler = find_compiler(board.toolchain, board.name)
     size_tool = re.sub(r"gcc$", "size", compiler)
     with tempfile.TemporaryDirectory(prefix="edgec-c-") as tmp:
         root = Path(tmp)
@@ -151,21 +148,16 @@ def reference_build(sources: Sources, board, arena_bytes: int) -> dict:
         (root / HEADER_NAME).write_text(sources.model_h)
         command = [compiler, *compile_flags(board), *WARNING_FLAGS, "-Werror",
                    "-fstack-usage", "-c", SOURCE_NAME, "-o", "model.o"]
-        try:
-            done = subprocess.run(command, cwd=root, capture_output=True, text=True,
-                                  timeout=900)
-        except FileNotFoundError as err:
-            raise ToolchainError(f"'{compiler}' is not installed; install it (Debian/Ubuntu: "
-                                 f"sudo apt-get install {board.toolchain.package})") from err
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=900)
         if done.returncode != 0 and re.search(r"fatal error: \S+\.h: No such file",
                                               done.stderr):
-            raise ToolchainError(f"'{compiler}' has no C library headers ("
+            raise ToolchainError(f"'{board.toolchain.compiler}' has no C library headers ("
                                  + done.stderr.split("fatal error: ", 1)[1].splitlines()[0]
                                  + f"); install them (Debian/Ubuntu: sudo apt-get install "
                                  f"{board.toolchain.package})")
         if done.returncode != 0:
             raise InternalError("the generated C does not compile cleanly with "
-                                f"{compiler} {' '.join(WARNING_FLAGS)}: "
+                                f"{board.toolchain.compiler} {' '.join(WARNING_FLAGS)}: "
                                 + "; ".join(done.stderr.strip().splitlines()[:6]))
         sizes = subprocess.run([size_tool, "-A", "model.o"], cwd=root, capture_output=True,
                                text=True, check=True).stdout
@@ -181,13 +173,13 @@ def reference_build(sources: Sources, board, arena_bytes: int) -> dict:
     memory = {"flash_bytes": flash, "ram_bytes": ram, "arena_bytes": arena_bytes,
               "static_ram_bytes": static_ram, "stack_bytes": stack,
               "flash_limit": board.memory.flash_kb * 1024, "ram_limit": board.memory.ram_kb * 1024,
-              "compiler": compiler, "flags": compile_flags(board)}
+              "compiler": board.toolchain.compiler, "flags": compile_flags(board)}
     _check_fits(memory, board)
     return memory
 
 
 def _stack_usage(path: Path, function: str) -> int:
-    """The deepest stack of the run function plus the deepest kernel it calls (gcc's
+    """The run function's frame plus the deepest function it calls (gcc's
     ``-fstack-usage``: one line per function, ``file:line:col:name bytes kind``)."""
     frames = {}
     for line in path.read_text().splitlines():
@@ -195,8 +187,7 @@ def _stack_usage(path: Path, function: str) -> int:
         if len(parts) >= 2 and parts[1].strip().isdigit():
             frames[parts[0].rsplit(":", 1)[-1]] = int(parts[1])
     run = frames.pop(function, 0)
-    bind = max((v for k, v in frames.items() if k.endswith("bind")), default=0)
-    return run + max([bind, *frames.values()]) if frames else run
+    return run + max(frames.values(), default=0)
 
 
 def _check_fits(memory: dict, board) -> None:

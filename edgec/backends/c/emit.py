@@ -310,8 +310,7 @@ def _shapes_and_driver(program: Program, kernels: Kernels, plan: Plan,
         lines.append(f"  if ({kernels.symbols[call.kernel]}(NULL, a, {len(call.args)}, NULL) "
                      f"!= 0) return {call.index + 1};")
     for position, index in enumerate(program.outputs):
-        root = program.root(index)
-        if root.role == OUTPUT and root.position == position:
+        if program.written_in_place(position):
             continue
         lines.append(f"  memcpy({outputs[position].ident}, {pointer(index)}, "
                      f"{program.tensors[index].nbytes}u);")

@@ -59,12 +59,17 @@ def generate(mod: tvm.IRModule, target: tvm.target.Target, prefix: str,
 _RUNTIME_CALL = re.compile(r'TVMFFIEnvModLookupFromImports\([^,]*, "([^"]+)"')
 
 
+def _kernel_spans(source: str):
+    """(kernel name, start, end) of each kernel's text in TVM's C, in order."""
+    starts = [(m.start(), m.group(1)) for m in _FUNCTION.finditer(source)]
+    for i, (start, name) in enumerate(starts):
+        yield name, start, starts[i + 1][0] if i + 1 < len(starts) else len(source)
+
+
 def _refuse_runtime_calls(source: str) -> None:
     """A kernel that calls a function of TVM's runtime (sort, top-k, non-maximum suppression
     are TVM library calls, not generated loops) cannot run where there is no runtime."""
-    starts = [(m.start(), m.group(1)) for m in _FUNCTION.finditer(source)]
-    for i, (start, name) in enumerate(starts):
-        end = starts[i + 1][0] if i + 1 < len(starts) else len(source)
+    for name, start, end in _kernel_spans(source):
         called = _RUNTIME_CALL.search(source, start, end)
         if called:
             raise UnsupportedModelError(
@@ -76,9 +81,7 @@ def _refuse_runtime_calls(source: str) -> None:
 
 def _workspace(source: str) -> dict[str, list[int]]:
     requests: dict[str, list[int]] = {}
-    starts = [(m.start(), m.group(1)) for m in _FUNCTION.finditer(source)]
-    for i, (start, name) in enumerate(starts):
-        end = starts[i + 1][0] if i + 1 < len(starts) else len(source)
+    for name, start, end in _kernel_spans(source):
         sizes = [int(n) for n in _WORKSPACE.findall(source, start, end)]
         if sizes:
             requests.setdefault(name, []).extend(sizes)

@@ -61,6 +61,12 @@ class Program:
             tensor = self.tensors[tensor.base]
         return tensor
 
+    def written_in_place(self, position: int) -> bool:
+        """Whether model output ``position`` is computed straight into the caller's buffer
+        (else it is copied there after the last kernel)."""
+        root = self.root(self.outputs[position])
+        return root.role == OUTPUT and root.position == position
+
 
 def dtype_bytes(dtype: str) -> int:
     if dtype == "bool":
@@ -159,9 +165,9 @@ def _static(sinfo) -> tuple[tuple[int, ...], str]:
     dims = []
     for dim in sinfo.shape.values:
         if not isinstance(dim, tvm.tirx.IntImm):
-            raise UnsupportedModelError(f"a tensor of shape {list(sinfo.shape.values)} has a symbolic "
-                               "dimension: the C back end needs static shapes (give them with "
-                               "--input-shape)")
+            raise UnsupportedModelError(
+                f"a tensor of shape {list(sinfo.shape.values)} has a symbolic dimension: the C "
+                "back end needs static shapes (give them with --input-shape)")
         dims.append(int(dim))
     return tuple(dims), str(sinfo.dtype)
 
@@ -196,6 +202,12 @@ def _mark_outputs(program: Program, names: list[str]) -> None:
 
 
 def _lifetimes(program: Program) -> None:
+    """Each root tensor's last reading call; an output copied into its buffer at the end is
+    read after the last kernel (call ``len(calls)``)."""
+    for position, index in enumerate(program.outputs):
+        if not program.written_in_place(position):
+            root = program.root(index)
+            root.last_use = max(root.last_use, len(program.calls))
     for call in program.calls:
         for arg in call.args[:len(call.args) - call.num_outputs]:
             root = program.root(arg)
