@@ -36,6 +36,10 @@ from edgec.passes.bindings import constant_array, ints, static_shape
 from edgec.passes.rewrite_log import record
 
 _POOLS = ("relax.nn.avg_pool2d", "relax.nn.max_pool2d")
+# what each new kernel's name says it folded -> the rewrite-log key
+_LABELS = {"_padded": "pad folded into conv2d",
+           "_int8w": "int8 weights kept (float weight decoded in its kernel)",
+           "_cast": "cast folded into pooling"}
 
 
 def _out_type(orig: relax.Call) -> relax.TensorType | None:
@@ -47,10 +51,13 @@ def _out_type(orig: relax.Call) -> relax.TensorType | None:
 
 def _placeholder(expr: relax.Expr, name: str):
     shape = static_shape(expr)
-    if shape is None:
-        return None
-    return te.placeholder([tvm.tirx.IntImm("int64", d) for d in shape], str(expr.ty.dtype),
-                          name=name)
+    return None if shape is None else _int64_placeholder(shape, str(expr.ty.dtype), name)
+
+
+def _int64_placeholder(shape, dtype: str, name: str):
+    """A TE input with int64 extents, as LegalizeOps makes them (FuseTIR checks a fused
+    group's buffers for equal types)."""
+    return te.placeholder([tvm.tirx.IntImm("int64", int(d)) for d in shape], dtype, name=name)
 
 
 def int8_weights(array: np.ndarray | None, axis: int):
@@ -91,15 +98,15 @@ def _int8_row(row: np.ndarray):
 
 
 def _weight(weight: relax.Expr, axis: int):
-    """The weight as a TE tensor (decoded from int8 when it is int8 in disguise), its inputs
-    to pass, and whether it was decoded."""
+    """The weight as a TE tensor (decoded from int8 when it is int8 in disguise), its TE
+    inputs, the Relax arguments for them, and whether it was decoded."""
     found = int8_weights(constant_array(weight), axis)
     if found is None:
         w = _placeholder(weight, "w")
-        return (None, [], False) if w is None else (w, [w], [weight], False)
+        return (None, [], [], False) if w is None else (w, [w], [weight], False)
     q, scales = found
-    wq = te.placeholder([tvm.tirx.IntImm("int64", d) for d in q.shape], "int8", name="wq")
-    ws = te.placeholder([tvm.tirx.IntImm("int64", scales.size)], "float32", name="ws")
+    wq = _int64_placeholder(q.shape, "int8", "wq")
+    ws = _int64_placeholder([scales.size], "float32", "ws")
     w = te.compute(wq.shape, lambda *i: wq(*i).astype("float32") * ws[i[axis]],
                    name="weight_decode")
     return w, [wq, ws], [relax.const(q, "int8"), relax.const(scales, "float32")], True
@@ -186,19 +193,12 @@ class FoldPrologues:
             if out_type is None:
                 return orig
             if orig.op.name == "relax.nn.conv2d":
-                folded = matched[pad] if pad in matched else None
-                built = _conv(orig, folded, orig.args[1])
-                label = "pad folded into conv2d" if folded is not None else \
-                    "int8 weights kept (float weight decoded in its kernel)"
-                if built is not None and folded is not None and "_int8w" in built[2]:
-                    record("int8 weights kept (float weight decoded in its kernel)")
+                built = _conv(orig, matched[pad] if pad in matched else None, orig.args[1])
             elif orig.op.name == "relax.matmul":
                 built = _matmul_int8_weight(orig)
-                label = "int8 weights kept (float weight decoded in its kernel)"
             else:
                 casts = [matched[cast]] + ([matched[inner]] if inner in matched else [])
                 built = _pool_with_cast(orig, casts)
-                label = "cast folded into pooling"
             if built is None:
                 return orig
             tensors, args, name = built
@@ -207,7 +207,9 @@ class FoldPrologues:
             func = te.create_prim_func(tensors, "int64").without_attr("global_symbol")
             gvar = builder.add_func(func, name)
             added[0] += 1
-            record(label)
+            for part, label in _LABELS.items():  # the kernel's name says what it folded
+                if part in name:
+                    record(label)
             return relax.call_tir(gvar, args, out_type)
 
         updates = {}

@@ -108,31 +108,45 @@ def _group_steps(func: relax.Function):
     return steps
 
 
+def _consumer_group(mod, main_bindings, index):
+    """The one grouped kernel that reads binding ``index``'s value, as (its binding's index,
+    the call, the group function, the argument position), or None."""
+    var = main_bindings[index].var
+    at = next((i for i in range(index + 1, len(main_bindings))
+               if _mentions(main_bindings[i].value, var)), None)
+    if at is None or not _is_group(mod, main_bindings[at].value):
+        return None
+    call = main_bindings[at].value
+    positions = [i for i, a in enumerate(call.args) if a.same_as(var)]
+    if len(positions) != 1:
+        return None
+    return at, call, mod[call.op], positions[0]
+
+
 def _narrow_tail(mod, builder, main_bindings, index, uses_main):
     """Case 1: the producer group's tail after its narrowest tensor moves into its consumer."""
     binding = main_bindings[index]
     if not _is_group(mod, binding.value) or uses_main.get(binding.var, 0) != 1:
         return None
-    consumer_at = next((i for i in range(index + 1, len(main_bindings))
-                        if _mentions(main_bindings[i].value, binding.var)), None)
-    if consumer_at is None or not _is_group(mod, main_bindings[consumer_at].value):
+    found = _consumer_group(mod, main_bindings, index)
+    if found is None:
         return None
+    consumer_at, consumer_call, consumer, position = found
     producer = mod[binding.value.op]
     steps = _group_steps(producer)
     if not steps or not producer.body.body.same_as(steps[-1][0]):
         return None
     uses = _uses(producer)
     # walk back the elementwise tail: each step reads the previous step's var, once
-    tail, narrowest, best = [], None, _bytes(steps[-1][1][2])
+    narrowest, best = None, _bytes(steps[-1][1][2])
     for pos in range(len(steps) - 1, 0, -1):
-        var, (gvar, args, out_ty) = steps[pos]
+        _, (gvar, args, _) = steps[pos]
         prev_var = steps[pos - 1][0]
         if _pattern(mod, gvar) > _BROADCAST or prev_var not in args or \
                 uses.get(prev_var, 0) != 1 or any(isinstance(a, relax.Var) and a not in
                                                   producer.params and not a.same_as(prev_var)
                                                   for a in args):
             break
-        tail.insert(0, steps[pos])
         size = _bytes(steps[pos - 1][1][2])
         if size is not None and best is not None and size < best:
             narrowest, best = pos - 1, size
@@ -143,12 +157,6 @@ def _narrow_tail(mod, builder, main_bindings, index, uses_main):
     # producer: its params, the kept steps
     new_producer = _build_group(builder, "fused_head", list(producer.params), keep)
     # consumer: takes the narrow tensor (and the tail's params) instead of the wide one
-    consumer_call = main_bindings[consumer_at].value
-    consumer = mod[consumer_call.op]
-    position = [i for i, a in enumerate(consumer_call.args) if a.same_as(binding.var)]
-    if len(position) != 1:
-        return None
-    position = position[0]
     tail_params = []
     for _, (_, args, _) in moved:
         for a in args:
@@ -202,22 +210,16 @@ def _bare_reduction(mod, builder, main_bindings, index, uses_main):
     gvar, args, out_ty = parts
     if _pattern(mod, gvar) not in (_COMM_REDUCE, _OUT_EWISE):
         return None
-    consumer_at = next((i for i in range(index + 1, len(main_bindings))
-                        if _mentions(main_bindings[i].value, binding.var)), None)
-    if consumer_at is None or not _is_group(mod, main_bindings[consumer_at].value):
+    found = _consumer_group(mod, main_bindings, index)
+    if found is None:
         return None
-    consumer_call = main_bindings[consumer_at].value
-    consumer = mod[consumer_call.op]
+    consumer_at, consumer_call, consumer, position = found
     c_steps = _group_steps(consumer)
     if c_steps is None or any(_pattern(mod, g) > _INJECTIVE for _, (g, _, _) in c_steps):
         return None
     wide, narrow = _bytes(out_ty), _bytes(consumer.ret_ty)
     if wide is None or narrow is None or narrow >= wide:
         return None
-    position = [i for i, a in enumerate(consumer_call.args) if a.same_as(binding.var)]
-    if len(position) != 1:
-        return None
-    position = position[0]
     wide_param = consumer.params[position]
     kernel_params = [relax.Var(f"k{i}", a.ty) for i, a in enumerate(args)]
     reduced = relax.Var("reduced", out_ty)
@@ -268,9 +270,8 @@ class NarrowKernelBoundaries:
                 if edits is None:
                     continue
                 new_mod = builder.get()
-                bindings = [edits.get(i, b) if i in edits else b
-                            for i, b in enumerate(main_bindings)]
-                bindings = [b for b in bindings if b is not None]
+                bindings = [edits.get(i, b) for i, b in enumerate(main_bindings)]
+                bindings = [b for b in bindings if b is not None]  # None: binding removed
                 block = main.body.blocks[0]
                 new_block = (relax.DataflowBlock if isinstance(block, relax.DataflowBlock)
                              else relax.BindingBlock)(bindings)

@@ -17,6 +17,7 @@ import tvm
 
 from edgec.backends.c import intrinsics  # noqa: F401  (registers the C math lowering)
 from edgec.errors import InternalError, UnsupportedModelError
+from edgec.schedules.mcu_dot import DOT_F32, DOT_S8
 
 _PREFIX = "__tvm_ffi_"
 _WORKSPACE = re.compile(r"TVMBackendAllocWorkspace\(1, dev_id, \(uint64_t\)(\d+)ULL")
@@ -53,7 +54,7 @@ def generate(mod: tvm.IRModule, target: tvm.target.Target, prefix: str,
     symbols = {name: f"{prefix}k_{name}" for name in funcs}
     return Kernels(source=_self_contained(source, symbols), symbols=symbols,
                    workspace=_workspace(source), math="<math.h>" in source,
-                   dot_s8="edgec_dot_s8(" in source, dot_f32="edgec_dot_f32(" in source)
+                   dot_s8=f"{DOT_S8}(" in source, dot_f32=f"{DOT_F32}(" in source)
 
 
 _RUNTIME_CALL = re.compile(r'TVMFFIEnvModLookupFromImports\([^,]*, "([^"]+)"')
