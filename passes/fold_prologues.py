@@ -38,7 +38,7 @@ from edgec.passes.rewrite_log import record
 _POOLS = ("relax.nn.avg_pool2d", "relax.nn.max_pool2d")
 # what each new kernel's name says it folded -> the rewrite-log key
 _LABELS = {"_padded": "pad folded into conv2d",
-           "_int8w": "int8 weights kept (float weight decoded in its kernel)",
+           "_int8w": "weights stored in int8 (decoded to float in the kernel)",
            "_cast": "cast folded into pooling"}
 
 

@@ -16,7 +16,7 @@ must reserve in the arena for the kernel's whole call; this rule removes them:
    for a padded convolution that means copying each output position's input window
    (``KH x KW x C`` values, a stack buffer) first, which is done only where every such
    convolution of the kernel then becomes a dot-product call;
-4. int8 weights kept in int8 (``FoldPrologues``) are decoded one output channel's row at a
+4. weights stored in int8 (``FoldPrologues``) are decoded one output channel's row at a
    time into a stack buffer, with the output channels the outermost loop, so the decoding
    costs one conversion per weight, not one per multiply-add.
 

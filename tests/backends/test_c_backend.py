@@ -204,3 +204,17 @@ def test_float16_models_are_refused_with_what_to_do(tmp_path):
     onnx.save(model, path)
     with pytest.raises(UnsupportedModelError, match="input 'x' is float16.*convert the model"):
         edgec.compile(path, "cortex-m4")
+
+
+def test_dynamic_range_weights_stay_int8_in_flash():
+    """The float KWS file keeps int8 weights (float activations): they stay int8 in flash,
+    decoded in the kernels, and the model is not reported as quantized (it computes in float)."""
+    path = TINY / "kws_ref_model_float32.tflite"
+    artifact = edgec.compile(path, "cortex-m4")
+    assert artifact.report.rewrites["weights stored in int8 (decoded to float in the kernel)"] == 5
+    assert artifact.manifest.pipeline["quantization"] is None
+    assert artifact.manifest.stats["mcu"]["flash_bytes"] <= path.stat().st_size + 16 * 1024
+    feeds = {"input_1": np.random.default_rng(0).standard_normal((1, 49, 10, 1)).astype("f4")}
+    got = run_on(EMULATE, artifact, feeds).outputs["Identity"]
+    np.testing.assert_allclose(got, LiteRTReference(path).run(feeds)["Identity"], rtol=1e-4,
+                               atol=1e-5)

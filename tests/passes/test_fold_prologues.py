@@ -82,7 +82,7 @@ def test_float_weights_that_are_int8_stay_int8(apply):
             bb.emit_func_output(out)
         before = bb.get()
         after, log = apply(FoldPrologues(), before)
-        assert log.get("int8 weights kept (float weight decoded in its kernel)", 0) == expect
+        assert log.get("weights stored in int8 (decoded to float in the kernel)", 0) == expect
         x_value = rng.standard_normal((1, 6, 6, 4)).astype(np.float32)
         np.testing.assert_allclose(run_module(after, x_value), run_module(before, x_value),
                                    rtol=1e-5, atol=1e-5)
