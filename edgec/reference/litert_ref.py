@@ -33,8 +33,9 @@ class LiteRTReference:
             raise ModelError(f"reference model '{model}' does not exist")
         self.note, float_copy = _dynamic_range(model)
         try:
-            kwargs = {"model_content": float_copy or model} if isinstance(model, bytes) or \
-                float_copy else {"model_path": str(model)}
+            content = float_copy or (model if isinstance(model, bytes) else None)
+            kwargs = {"model_content": content} if content is not None else \
+                {"model_path": str(model)}
             self._interp = interpreter(num_threads=threads or None, **kwargs)
             self._interp.allocate_tensors()
         except Exception as err:  # LiteRT raises ValueError/RuntimeError with its own text
